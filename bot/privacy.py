@@ -1,0 +1,96 @@
+"""Personal data: keyed hashes, masks, and redaction of ID/phone numbers in free text.
+
+Used by the application records, bookings, the tracker store, log records and the console,
+so that one definition of "what is personal" holds everywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import unicodedata
+from typing import Any
+
+from bot.settings import get_settings
+
+# An 18-character resident ID anywhere in text (Chinese text has no word boundaries, so use look-arounds).
+ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(\d{8})(\d{3})([0-9Xx])(?![0-9A-Za-z])")
+# A mainland mobile number: 11 digits starting 1[3-9], optionally written 3-4-4 with spaces or dashes.
+MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
+# A bare run of 6 characters a resident types as "the last 6 of my ID" is masked when we know it is an answer.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def to_halfwidth(text: str) -> str:
+    """Full-width digits/letters/punctuation to ASCII (NFKC also folds compatibility forms)."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def id_number_valid(value: str) -> bool:
+    value = value.upper()
+    if not re.fullmatch(r"[1-9]\d{16}[0-9X]", value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == value[17]
+
+
+def keyed_hash(value: str, purpose: str) -> str:
+    """HMAC-SHA256 with the server secret; ``purpose`` separates e.g. ID hashes from phone hashes."""
+    key = get_settings().hash_key.encode()
+    msg = f"{purpose}:{value.strip().upper()}".encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def mask_id(value: str) -> str:
+    """110105********123X — region prefix and last four only."""
+    value = value.strip().upper()
+    return value[:6] + "*" * 8 + value[-4:] if len(value) == 18 else "*" * len(value)
+
+
+def mask_phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    return digits[:3] + "****" + digits[-4:] if len(digits) == 11 else "*" * len(digits)
+
+
+def mask_name(name: str) -> str:
+    """张*国 / 李* — the display form staff and residents see."""
+    name = name.strip()
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def redact_text(text: Any) -> Any:
+    """Mask every full ID number and mobile number in ``text`` (non-strings are returned unchanged)."""
+    if not isinstance(text, str) or not text:
+        return text
+    folded = to_halfwidth(text)
+    folded = ID_NUMBER_RE.sub(lambda m: m.group(1) + "*" * 8 + "****", folded)
+    folded = MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), folded)
+    return folded if folded != to_halfwidth(text) else text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks personal numbers in every log record that passes through the handler it is attached to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not lose the record
+            message = str(record.msg)
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to every root handler (call after logging is configured)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

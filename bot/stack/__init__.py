@@ -1,0 +1,1 @@
+"""Development stack: model freshness (train only when inputs changed) and starting every process."""

@@ -1,0 +1,91 @@
+"""Start the Rasa server, the action server and the console as child processes; stop them together."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from bot.settings import ROOT, Settings, get_settings
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    health_url: str
+
+
+def stack_env(settings: Settings) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("HUIMIN_ACTIONS_HOST", "127.0.0.1")
+    env["HUIMIN_ACTIONS_PORT"] = str(settings.actions_port)
+    env["HUIMIN_RASA_PORT"] = str(settings.rasa_port)
+    env["HUIMIN_CONSOLE_PORT"] = str(settings.console_port)
+    env.setdefault("HUIMIN_RASA_URL", settings.rasa_url)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONPATH", str(ROOT))
+    return env
+
+
+def commands(settings: Settings, model: Path) -> List[tuple]:
+    py = sys.executable
+    return [
+        ("actions", [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
+         f"http://127.0.0.1:{settings.actions_port}/health"),
+        ("rasa", [py, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", settings.rasa_token,
+                  "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
+                  "--port", str(settings.rasa_port), "--cors", "*"],
+         f"http://127.0.0.1:{settings.rasa_port}/"),
+        ("console", [py, "-m", "bot", "console", "--port", str(settings.console_port)],
+         f"http://127.0.0.1:{settings.console_port}/health"),
+    ]
+
+
+def wait_healthy(url: str, timeout: float, proc: Optional[subprocess.Popen] = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status < 500:
+                    return True
+        except Exception:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def start(model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
+          only: Optional[List[str]] = None) -> List[Proc]:
+    settings = settings or get_settings()
+    env = stack_env(settings)
+    log_dir = log_dir or ROOT / "var" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: List[Proc] = []
+    for name, cmd, health in commands(settings, model):
+        if only and name not in only:
+            continue
+        log = open(log_dir / f"{name}.log", "ab")
+        popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        procs.append(Proc(name, popen, health))
+    return procs
+
+
+def stop(procs: List[Proc]) -> None:
+    for p in procs:
+        if p.popen.poll() is None:
+            os.killpg(p.popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.popen.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.popen.pid, signal.SIGKILL)

@@ -1,0 +1,138 @@
+"""Shared fixtures: a migrated database (SQLite, and PostgreSQL when HUIMIN_TEST_POSTGRES_URL is set),
+and the running stack (real Rasa server, action server and console on free ports)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _postgres_database(base_url: str) -> str:
+    """A fresh database on the test server, so runs never see each other's rows."""
+    import sqlalchemy as sa
+
+    name = f"huimin_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(base_url.replace("postgresql+asyncpg://", "postgresql://"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+DB_KINDS = ["sqlite"] + (["postgres"] if os.environ.get("HUIMIN_TEST_POSTGRES_URL") else [])
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request, tmp_path, monkeypatch) -> Iterator[str]:
+    """A migrated, empty database; also made the default for code that calls get_settings()."""
+    from bot import db
+
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'huimin.db'}"
+    else:
+        url = db.to_async_url(_postgres_database(os.environ["HUIMIN_TEST_POSTGRES_URL"]))
+    monkeypatch.setenv("HUIMIN_DATABASE_URL", url)
+    db.migrate(url)
+    yield url
+    asyncio.new_event_loop().run_until_complete(db.dispose_engines())
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, monkeypatch) -> str:
+    from bot import db
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'huimin.db'}"
+    monkeypatch.setenv("HUIMIN_DATABASE_URL", url)
+    db.migrate(url)
+    return url
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    actions_url: str
+    console_url: str
+    token: str
+    database_url: str
+    tracker_db_url: str
+    env: Dict[str, str]
+    log_dir: Path
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    """The whole product on free ports with its own databases; one per test session."""
+    from bot.settings import get_settings
+    from bot.stack import processes
+    from bot.stack.training import ensure_model
+
+    work = tmp_path_factory.mktemp("stack")
+    ports = {"HUIMIN_RASA_PORT": free_port(), "HUIMIN_ACTIONS_PORT": free_port(), "HUIMIN_CONSOLE_PORT": free_port()}
+    env = {k: str(v) for k, v in ports.items()}
+    env.update({
+        "HUIMIN_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'huimin.db'}",
+        "HUIMIN_TRACKER_DB_URL": f"sqlite:///{work / 'tracker.db'}",
+        "HUIMIN_RASA_TOKEN": "test-token",
+        "HUIMIN_RASA_URL": f"http://127.0.0.1:{ports['HUIMIN_RASA_PORT']}",
+        "HUIMIN_SECRET_KEY": "test-secret",
+        "HUIMIN_HASH_KEY": "test-hash-key",
+        "HUIMIN_WECHAT_API_BASE": os.environ.get("HUIMIN_WECHAT_API_BASE", "http://127.0.0.1:9"),
+    })
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    model = ensure_model()
+    from bot.db import migrate
+    migrate(env["HUIMIN_DATABASE_URL"])
+    log_dir = work / "log"
+    procs = processes.start(model, get_settings(), log_dir=log_dir)
+    try:
+        for p in procs:
+            if not processes.wait_healthy(p.health_url, 240, p.popen):
+                logs = "\n".join(f.read_text(errors="replace")[-3000:] for f in log_dir.glob("*.log"))
+                raise RuntimeError(f"{p.name} did not start:\n{logs}")
+        s = get_settings()
+        yield Stack(
+            rasa_url=s.rasa_url, actions_url=f"http://127.0.0.1:{s.actions_port}",
+            console_url=f"http://127.0.0.1:{s.console_port}", token=s.rasa_token,
+            database_url=env["HUIMIN_DATABASE_URL"], tracker_db_url=env["HUIMIN_TRACKER_DB_URL"],
+            env=dict(os.environ), log_dir=log_dir)
+    finally:
+        processes.stop(procs)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.skip("Debian chromium is not installed (make system-deps)")
+    return path
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -12,6 +12,7 @@ from bot.settings import get_settings
 
 class HuiminTrackerStore(SQLTrackerStore):
     def __init__(self, domain: Optional[Domain] = None, event_broker: Any = None, **kwargs: Any) -> None:
+        kwargs.pop("host", None)  # Rasa passes the endpoint's `url` as host; ours comes from the environment
         url = make_url(kwargs.pop("url", None) or get_settings().tracker_db_url)
         if url.drivername.startswith("sqlite") and url.database:
             from pathlib import Path

@@ -17,7 +17,7 @@ BASE_PY := $(shell (command -v pyenv >/dev/null && pyenv which python 2>/dev/nul
 	(test -x $$HOME/.pyenv/versions/$(PY_VERSION)/bin/python && echo $$HOME/.pyenv/versions/$(PY_VERSION)/bin/python) || \
 	(python3.10 -c 'import sys' 2>/dev/null && command -v python3.10))
 
-.PHONY: run test install train migrate bench run-prod system-deps lock clean kb-check validate
+.PHONY: run test install train migrate bench run-prod system-deps prod-deps lock clean kb-check validate
 
 $(PY):
 	@if [ -z "$(BASE_PY)" ]; then echo "ERROR: Python $(PY_VERSION) not found. Install it with 'pyenv install $(PY_VERSION)' (the version is in .python-version)." >&2; exit 1; fi
@@ -64,7 +64,12 @@ test: install system-deps
 bench: install train
 	$(PY) -m bench
 
-run-prod: install system-deps
+# nginx from Debian's packages for the production topology.
+prod-deps:
+	@test -x /usr/sbin/nginx || { echo "installing Debian nginx-light"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+
+run-prod: install prod-deps
 	$(PY) -m bot prod run
 
 # Re-resolve the lock from requirements.in (a maintainer's step, not part of install).

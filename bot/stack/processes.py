@@ -62,21 +62,21 @@ def wait_healthy(url: str, timeout: float, proc: Optional[subprocess.Popen] = No
     return False
 
 
+def spawn(name: str, cmd: List[str], health_url: str, env: Dict[str, str], log_dir: Path) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"{name}.log", "ab")
+    # Own process group, so stopping also stops whatever the process started (e.g. Sanic workers).
+    popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return Proc(name, popen, health_url)
+
+
 def start(model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
           only: Optional[List[str]] = None) -> List[Proc]:
     settings = settings or get_settings()
     env = stack_env(settings)
     log_dir = log_dir or ROOT / "var" / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs: List[Proc] = []
-    for name, cmd, health in commands(settings, model):
-        if only and name not in only:
-            continue
-        log = open(log_dir / f"{name}.log", "ab")
-        popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-        procs.append(Proc(name, popen, health))
-    return procs
+    return [spawn(name, cmd, health, env, log_dir) for name, cmd, health in commands(settings, model)
+            if not only or name in only]
 
 
 def stop(procs: List[Proc]) -> None:

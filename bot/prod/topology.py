@@ -1,0 +1,91 @@
+"""The single definition of the production processes: `make run-prod`, the nginx config and the checks of the
+compose/Kubernetes descriptors all read it, so they cannot drift apart."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List
+
+from bot.settings import ROOT
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    kind: str  # rasa | actions | console | nginx
+    port: int
+    health_path: str
+    command: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Topology:
+    services: List[Service]
+    env: Dict[str, str]
+    public_port: int
+    actions_lb_port: int
+    rasa_api_lb_port: int
+
+    def of_kind(self, kind: str) -> List[Service]:
+        return [s for s in self.services if s.kind == kind]
+
+
+# Settings every process of the topology receives (documented in README / .env.example).
+SHARED_ENV_KEYS = (
+    "HUIMIN_DATABASE_URL", "HUIMIN_TRACKER_DB_URL", "HUIMIN_REDIS_URL", "HUIMIN_RASA_URL", "HUIMIN_RASA_TOKEN",
+    "HUIMIN_SECRET_KEY", "HUIMIN_HASH_KEY", "HUIMIN_ACTIONS_HOST", "HUIMIN_ACTIONS_PORT",
+)
+
+
+def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_port: int = 8000,
+          base_port: int = 15000, pg_url: str = "postgresql://postgres@127.0.0.1:5432",
+          redis_url: str = "redis://127.0.0.1:6379/1", database: str = "huimin",
+          tracker_database: str = "huimin_tracker") -> Topology:
+    py = sys.executable
+    actions_lb_port = public_port + 1
+    rasa_api_lb_port = public_port + 2
+    env = {
+        "HUIMIN_DATABASE_URL": f"postgresql+asyncpg://{pg_url.split('://', 1)[1]}/{database}",
+        "HUIMIN_TRACKER_DB_URL": f"postgresql://{pg_url.split('://', 1)[1]}/{tracker_database}",
+        "HUIMIN_REDIS_URL": redis_url,
+        # The console reaches Rasa's HTTP API through a loopback-only balancer: any replica can serve any
+        # conversation (state is in PostgreSQL, the per-conversation lock in Redis); the API is never public.
+        "HUIMIN_RASA_URL": f"http://127.0.0.1:{rasa_api_lb_port}",
+        "HUIMIN_RASA_TOKEN": os.environ.get("HUIMIN_RASA_TOKEN", "dev-only-rasa-token"),
+        "HUIMIN_SECRET_KEY": os.environ.get("HUIMIN_SECRET_KEY", "dev-only-secret-key-change-me"),
+        "HUIMIN_HASH_KEY": os.environ.get("HUIMIN_HASH_KEY", "dev-only-hash-key-change-me"),
+        "HUIMIN_ACTIONS_HOST": "127.0.0.1",
+        "HUIMIN_ACTIONS_PORT": str(actions_lb_port),
+    }
+    services: List[Service] = []
+    for i in range(rasa_replicas):
+        port = base_port + i
+        services.append(Service(f"rasa-{i + 1}", "rasa", port, "/", [
+            py, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", env["HUIMIN_RASA_TOKEN"],
+            "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml", "--port", str(port),
+            "--cors", "*"]))
+    for i in range(action_replicas):
+        port = base_port + 100 + i
+        services.append(Service(f"actions-{i + 1}", "actions", port, "/health",
+                                [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]))
+    services.append(Service("console", "console", base_port + 200, "/health",
+                            [py, "-m", "bot", "console", "--port", str(base_port + 200)]))
+    services.append(Service("nginx", "nginx", public_port, "/nginx-health", []))
+    return Topology(services, env, public_port, actions_lb_port, rasa_api_lb_port)
+
+
+def nginx_conf(topo: Topology, run_dir: Path) -> str:
+    template = (ROOT / "deploy" / "nginx.conf.template").read_text()
+
+    def servers(kind: str) -> str:
+        return "\n".join(f"        server 127.0.0.1:{s.port} max_fails=1 fail_timeout=5s;" for s in topo.of_kind(kind))
+
+    return (template.replace("{{RUN_DIR}}", str(run_dir))
+            .replace("{{PUBLIC_PORT}}", str(topo.public_port))
+            .replace("{{ACTIONS_LB_PORT}}", str(topo.actions_lb_port))
+            .replace("{{RASA_API_LB_PORT}}", str(topo.rasa_api_lb_port))
+            .replace("{{RASA_SERVERS}}", servers("rasa"))
+            .replace("{{ACTIONS_SERVERS}}", servers("actions"))
+            .replace("{{CONSOLE_SERVERS}}", servers("console")))

@@ -1,0 +1,1 @@
+"""Data retention: personal data is kept only as long as needed (PIPL), by a scheduled command."""

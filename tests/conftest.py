@@ -80,8 +80,23 @@ class Stack:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
 
 
+# WeChat test account: the channel under test and wechatpy acting as the WeChat server share these.
+WECHAT_TEST = {"token": "huimin-test-token", "appid": "wx0123456789abcdef", "secret": "test-app-secret",
+               "aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Iterator[Stack]:
+def wechat_api():
+    """The fake WeChat server API (tests/fakes/wechat_api.py), started before the stack that calls it."""
+    from tests.fakes.wechat_api import FakeWeChatAPI
+
+    api = FakeWeChatAPI(appid=WECHAT_TEST["appid"], secret=WECHAT_TEST["secret"]).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, wechat_api) -> Iterator[Stack]:
     """The whole product on free ports with its own databases; one per test session."""
     from bot.settings import get_settings
     from bot.stack import processes
@@ -97,7 +112,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         "HUIMIN_RASA_URL": f"http://127.0.0.1:{ports['HUIMIN_RASA_PORT']}",
         "HUIMIN_SECRET_KEY": "test-secret",
         "HUIMIN_HASH_KEY": "test-hash-key",
-        "HUIMIN_WECHAT_API_BASE": os.environ.get("HUIMIN_WECHAT_API_BASE", "http://127.0.0.1:9"),
+        "HUIMIN_WECHAT_API_BASE": wechat_api.base_url,
+        "HUIMIN_WECHAT_TOKEN": WECHAT_TEST["token"],
+        "HUIMIN_WECHAT_APPID": WECHAT_TEST["appid"],
+        "HUIMIN_WECHAT_SECRET": WECHAT_TEST["secret"],
+        "HUIMIN_WECHAT_AES_KEY": WECHAT_TEST["aes_key"],
     })
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

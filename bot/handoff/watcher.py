@@ -1,0 +1,85 @@
+"""Near-real-time view of tickets for the console: polls the database for ticket changes and the Rasa
+tracker of every open ticket for messages the resident typed while paused.
+
+Why polling: new tickets are written by the action server (another process, maybe another machine) and
+resident messages land in Rasa's tracker store; polling the shared database and Rasa's HTTP API needs no
+extra infrastructure (no event broker), works with any number of Rasa and console replicas, and survives
+restarts. The cost is one cheap indexed query and one tracker read per open ticket per interval — open
+tickets are tens, not thousands. The watcher also re-pauses a conversation that slipped out of its pause
+while its ticket is open (e.g. the resident typed /restart), so Huimin never talks over a person.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any, Callable, Dict, Optional
+
+from bot.handoff import tickets
+from bot.handoff.rasa_api import RasaAPI, RasaUnavailable, resident_messages_since
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    def __init__(self, rasa: RasaAPI, publish: Callable[[str, Any], None], status: Dict[str, Any],
+                 url: Optional[str] = None, interval: float = 1.0):
+        self.rasa, self.publish, self.status, self.url, self.interval = rasa, publish, status, url, interval
+        self._since: Optional[dt.datetime] = None
+
+    def _set_status(self, key: str, ok: bool) -> None:
+        if self.status.get(key) != ok:
+            self.status[key] = ok
+            self.publish("status", dict(self.status))
+
+    async def tick(self) -> None:
+        try:
+            changed = await tickets.changed_since(self._since, self.url)
+            self._set_status("database", True)
+        except Exception as exc:
+            log.warning("ticket poll failed: %s", type(exc).__name__)
+            self._set_status("database", False)
+            return
+        for t in changed:
+            self.publish("ticket", t)
+            ts = dt.datetime.fromisoformat(t["updated_at"])
+            if self._since is None or ts > self._since:
+                self._since = ts
+        if self._since is None:
+            self._since = tickets.utcnow() - dt.timedelta(seconds=1)
+        try:
+            open_tickets = await tickets.list_tickets("open", url=self.url)
+        except Exception:
+            return
+        held = [t for t in open_tickets if not t["handed_back_at"]]
+        results = await asyncio.gather(*(self._watch(t) for t in held), return_exceptions=True)
+        if held:
+            self._set_status("rasa", not any(isinstance(r, RasaUnavailable) for r in results))
+
+    async def _watch(self, ticket: dict) -> None:
+        tracker = await self.rasa.tracker(ticket["conversation_id"], include_events="AFTER_RESTART")
+        created = dt.datetime.fromisoformat(ticket["created_at"]).timestamp()
+        said = resident_messages_since(tracker, created)
+        # The message that triggered the handoff is logged a moment before the ticket exists.
+        if len(said) > ticket["resident_messages"]:
+            last = said[-1]
+            at = dt.datetime.fromtimestamp(last.get("timestamp") or 0, dt.timezone.utc)
+            if await tickets.record_resident_activity(ticket["id"], len(said), last.get("text"), at, self.url):
+                self.publish("message", {"ticket_id": ticket["id"], "text": last.get("text"),
+                                         "at": at.isoformat()})
+        if not tracker.get("paused"):
+            # Re-read: a hand-back may have happened while we were fetching the tracker.
+            fresh = await tickets.get_ticket(ticket["id"], self.url)
+            if fresh["status"] != "closed" and not fresh["handed_back_at"]:
+                log.info("ticket %s: conversation was not paused; pausing again", ticket["id"])
+                await self.rasa.pause(ticket["conversation_id"])
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watcher tick failed")
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,1 @@
+"""Booking elderly-care service appointments: catalogue, dates and times, slots, bookings."""

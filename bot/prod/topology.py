@@ -76,16 +76,32 @@ def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_
     return Topology(services, env, public_port, actions_lb_port, rasa_api_lb_port)
 
 
-def nginx_conf(topo: Topology, run_dir: Path) -> str:
+def render_nginx(run_dir: str, public_port: int, actions_lb_port: int, rasa_api_lb_port: int,
+                 upstreams: Dict[str, List[str]], listen_host: str = "127.0.0.1") -> str:
+    """deploy/nginx.conf.template filled in; ``upstreams`` maps rasa/actions/console to ``host:port`` lists."""
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
 
     def servers(kind: str) -> str:
-        return "\n".join(f"        server 127.0.0.1:{s.port} max_fails=1 fail_timeout=5s;" for s in topo.of_kind(kind))
+        return "\n".join(f"        server {addr} max_fails=1 fail_timeout=5s;" for addr in upstreams[kind])
 
-    return (template.replace("{{RUN_DIR}}", str(run_dir))
-            .replace("{{PUBLIC_PORT}}", str(topo.public_port))
-            .replace("{{ACTIONS_LB_PORT}}", str(topo.actions_lb_port))
-            .replace("{{RASA_API_LB_PORT}}", str(topo.rasa_api_lb_port))
+    return (template.replace("{{RUN_DIR}}", run_dir)
+            .replace("{{LISTEN}}", listen_host)
+            .replace("{{PUBLIC_PORT}}", str(public_port))
+            .replace("{{ACTIONS_LB_PORT}}", str(actions_lb_port))
+            .replace("{{RASA_API_LB_PORT}}", str(rasa_api_lb_port))
             .replace("{{RASA_SERVERS}}", servers("rasa"))
             .replace("{{ACTIONS_SERVERS}}", servers("actions"))
             .replace("{{CONSOLE_SERVERS}}", servers("console")))
+
+
+def nginx_conf(topo: Topology, run_dir: Path) -> str:
+    upstreams = {kind: [f"127.0.0.1:{s.port}" for s in topo.of_kind(kind)] for kind in ("rasa", "actions", "console")}
+    return render_nginx(str(run_dir), topo.public_port, topo.actions_lb_port, topo.rasa_api_lb_port, upstreams)
+
+
+def compose_nginx_conf(topo: Topology) -> str:
+    """The same balancer for deploy/compose.yml: services by name, standard container ports."""
+    ports = {"rasa": 5005, "actions": 5055, "console": 8080}
+    upstreams = {kind: [f"{s.name}:{ports[kind]}" for s in topo.of_kind(kind)] for kind in ports}
+    return render_nginx("/tmp", topo.public_port, topo.actions_lb_port, topo.rasa_api_lb_port, upstreams,
+                        listen_host="0.0.0.0")

@@ -1,0 +1,315 @@
+"""Console API against a real migrated database (aiohttp test client) and a local stand-in for Rasa's HTTP
+API (tests/fakes/rasa_api.py): login, CSRF, lock-out, roles, the queue, a concurrent claim, reply (and a
+reply while Rasa is down, then retried), hand back, close rules, the audit log on reveal, JSON errors."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.console import auth
+from bot.console.app import create_app
+from bot.handoff import tickets
+from bot.settings import Settings
+from tests.fakes.rasa_api import FakeRasa
+
+PASSWORD = "correct horse 9"
+
+
+@pytest.fixture
+async def fake_rasa():
+    fake = FakeRasa()
+    server = TestServer(fake.app())
+    await server.start_server()
+    fake.url = str(server.make_url("")).rstrip("/")
+    yield fake
+    await server.close()
+
+
+@pytest.fixture
+async def console(db_url, fake_rasa):
+    for name, role in (("wang", "staff"), ("li", "staff"), ("zhao", "editor"), ("boss", "admin")):
+        await auth.create_user(name, role, PASSWORD, db_url)
+    settings = Settings(database_url=db_url, rasa_url=fake_rasa.url, rasa_token=fake_rasa.token,
+                        secret_key="test-secret")
+    # The tracker watcher is exercised separately (test_watcher_*), so requests here see a quiet app.
+    app = create_app(settings, watch_interval=0)
+    server = TestServer(app)
+    clients = []
+
+    async def new_client() -> TestClient:
+        # Several clients (several staff members' browsers) on one server, each with its own cookies.
+        c = TestClient(server)
+        await c.start_server()
+        clients.append(c)
+        return c
+
+    yield app, new_client
+    for c in reversed(clients):
+        await c.close()
+
+
+async def login(client: TestClient, name: str, password: str = PASSWORD):
+    token = (await (await client.get("/api/auth/csrf")).json())["csrf_token"]
+    resp = await client.post("/api/auth/login", json={"username": name, "password": password},
+                             headers={"X-CSRF-Token": token})
+    body = await resp.json()
+    return resp, body
+
+
+async def logged_in(new_client, name: str):
+    client = await new_client()
+    resp, body = await login(client, name)
+    assert resp.status == 200, body
+    client.csrf = body["csrf_token"]
+    return client
+
+
+def post(client, path, json=None):
+    return client.post(path, json=json if json is not None else {}, headers={"X-CSRF-Token": client.csrf})
+
+
+async def open_ticket(db_url, fake, cid="resident-1", reason="requested"):
+    fake.conversation(cid)
+    fake.resident_says(cid, "转人工")
+    fake.conversation(cid)["paused"] = True
+    ticket, created = await tickets.create_ticket(cid, "socketio", reason, "居民：转人工", "政策：低保", url=db_url)
+    assert created
+    return ticket
+
+
+async def test_login_logout_and_session(console):
+    app, new_client = console
+    client = await new_client()
+    assert (await client.get("/api/tickets")).status == 401
+    resp, body = await login(client, "wang", "wrong password")
+    assert resp.status == 401 and body["error"] == "bad_credentials"
+    resp, body = await login(client, "wang")
+    assert resp.status == 200 and body["user"]["role"] == "staff"
+    assert (await client.get("/api/tickets")).status == 200
+    resp = await client.post("/api/auth/logout", headers={"X-CSRF-Token": body["csrf_token"]})
+    assert resp.status == 200
+    assert (await client.get("/api/tickets")).status == 401
+
+
+async def test_csrf_is_required_on_state_changing_calls(console, db_url, fake_rasa):
+    app, new_client = console
+    ticket = await open_ticket(db_url, fake_rasa)
+    client = await logged_in(new_client, "wang")
+    # Login itself needs a token.
+    anon = await new_client()
+    resp = await anon.post("/api/auth/login", json={"username": "wang", "password": PASSWORD})
+    assert resp.status == 403 and (await resp.json())["error"] == "csrf"
+    resp = await client.post(f"/api/tickets/{ticket['id']}/claim", json={})
+    assert resp.status == 403 and (await resp.json())["error"] == "csrf"
+    resp = await client.post(f"/api/tickets/{ticket['id']}/claim", json={}, headers={"X-CSRF-Token": "forged"})
+    assert resp.status == 403
+    assert (await tickets.get_ticket(ticket["id"], db_url))["status"] == "waiting"
+    resp = await post(client, f"/api/tickets/{ticket['id']}/claim")
+    assert resp.status == 200
+
+
+async def test_lock_out_after_repeated_failures(console):
+    app, new_client = console
+    client = await new_client()
+    for _ in range(auth.MAX_FAILURES):
+        resp, body = await login(client, "li", "nope nope")
+    assert resp.status == 423 and body["error"] == "locked"
+    # Even the right password is refused while locked.
+    resp, body = await login(client, "li")
+    assert resp.status == 423
+    admin = await logged_in(new_client, "boss")
+    assert (await post(admin, "/api/admin/users/li/unlock")).status == 200
+    resp, body = await login(client, "li")
+    assert resp.status == 200
+
+
+async def test_roles(console, db_url, fake_rasa):
+    app, new_client = console
+    staff = await logged_in(new_client, "wang")
+    assert (await staff.get("/api/admin/users")).status == 403
+    resp = await post(staff, "/api/admin/users", {"username": "x", "role": "admin", "password": "12345678"})
+    assert resp.status == 403 and (await resp.json())["error"] == "forbidden"
+    editor = await logged_in(new_client, "zhao")
+    assert (await editor.get("/api/tickets")).status == 403
+    admin = await logged_in(new_client, "boss")
+    resp = await post(admin, "/api/admin/users", {"username": "sun", "role": "staff", "password": "12345678"})
+    assert resp.status == 201
+    assert "sun" in [u["name"] for u in (await (await admin.get("/api/admin/users")).json())["users"]]
+
+
+async def test_queue_orders_by_priority_then_wait(console, db_url, fake_rasa):
+    app, new_client = console
+    first = await open_ticket(db_url, fake_rasa, "r-a", "requested")
+    await open_ticket(db_url, fake_rasa, "r-b", "complaint")
+    urgent = await open_ticket(db_url, fake_rasa, "r-c", "emergency")
+    client = await logged_in(new_client, "wang")
+    body = await (await client.get("/api/tickets?view=waiting")).json()
+    assert [t["conversation_id"] for t in body["tickets"]] == ["r-c", "r-b", "r-a"]
+    assert (await tickets.queue_position(first["id"], db_url)) == 3
+    assert (await tickets.queue_position(urgent["id"], db_url)) == 1
+    resp = await client.get("/api/tickets?view=nonsense")
+    assert resp.status == 400 and set(await resp.json()) >= {"error", "message"}
+    # The same conversation asking again reuses its ticket.
+    again, created = await tickets.create_ticket("r-a", "socketio", "emergency", url=db_url)
+    assert not created and again["id"] == first["id"] and again["priority"] == 0
+
+
+async def test_concurrent_claim_has_exactly_one_winner(console, db_url, fake_rasa):
+    app, new_client = console
+    ticket = await open_ticket(db_url, fake_rasa)
+    wang, li = await logged_in(new_client, "wang"), await logged_in(new_client, "li")
+    responses = await asyncio.gather(post(wang, f"/api/tickets/{ticket['id']}/claim"),
+                                     post(li, f"/api/tickets/{ticket['id']}/claim"))
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [200, 409]
+    winner = (await tickets.get_ticket(ticket["id"], db_url))["assignee"]
+    loser = next(r for r in responses if r.status == 409)
+    body = await loser.json()
+    assert body["holder"] == winner and winner in body["message"]
+
+
+async def test_reply_hand_back_and_close(console, db_url, fake_rasa):
+    app, new_client = console
+    ticket = await open_ticket(db_url, fake_rasa)
+    tid = ticket["id"]
+    wang, li = await logged_in(new_client, "wang"), await logged_in(new_client, "li")
+    # Nobody may reply to a ticket they have not claimed.
+    assert (await post(wang, f"/api/tickets/{tid}/messages", {"text": "您好"})).status == 409
+    assert (await post(wang, f"/api/tickets/{tid}/claim")).status == 200
+    assert (await post(li, f"/api/tickets/{tid}/messages", {"text": "我来"})).status == 409
+    resp = await post(wang, f"/api/tickets/{tid}/messages", {"text": "您好，我是社区的小王"})
+    assert resp.status == 201 and (await resp.json())["message"]["status"] == "delivered"
+    assert fake_rasa.delivered[-1] == {"to": "resident-1", "text": "您好，我是社区的小王", "channel": "latest"}
+
+    # Closing before handing back would leave the resident talking to nobody.
+    resp = await post(wang, f"/api/tickets/{tid}/close", {"outcome": "已解答"})
+    assert resp.status == 409
+    assert (await tickets.get_ticket(tid, db_url))["status"] == "active"
+    assert fake_rasa.conversation("resident-1")["paused"] is True
+
+    assert (await post(li, f"/api/tickets/{tid}/handback")).status == 409
+    assert (await post(wang, f"/api/tickets/{tid}/handback")).status == 200
+    assert fake_rasa.conversation("resident-1")["paused"] is False
+    assert fake_rasa.delivered[-1]["text"] == "惠民助手回来了"
+    assert (await post(wang, f"/api/tickets/{tid}/messages", {"text": "还在吗"})).status == 409
+    resp = await post(wang, f"/api/tickets/{tid}/close", {"outcome": ""})
+    assert resp.status == 400 and (await resp.json())["error"] == "missing_field"
+    resp = await post(wang, f"/api/tickets/{tid}/close", {"outcome": "已告知低保申请材料"})
+    assert resp.status == 200 and (await resp.json())["ticket"]["status"] == "closed"
+    closed = await (await wang.get("/api/tickets?view=closed")).json()
+    assert [t["id"] for t in closed["tickets"]] == [tid]
+
+
+async def test_reply_while_rasa_is_down_is_kept_and_retried(console, db_url, fake_rasa):
+    app, new_client = console
+    ticket = await open_ticket(db_url, fake_rasa)
+    wang = await logged_in(new_client, "wang")
+    await post(wang, f"/api/tickets/{ticket['id']}/claim")
+    fake_rasa.down = True
+    resp = await post(wang, f"/api/tickets/{ticket['id']}/messages", {"text": "请稍等"})
+    body = await resp.json()
+    assert resp.status == 202 and body["message"]["status"] == "failed" and body["warning"]
+    detail = await (await wang.get(f"/api/tickets/{ticket['id']}")).json()
+    assert detail["rasa_error"] and detail["staff_messages"][0]["status"] == "failed"
+    # Handing back needs Rasa too: refused plainly, and the ticket keeps holding the conversation.
+    resp = await post(wang, f"/api/tickets/{ticket['id']}/handback")
+    assert resp.status == 503 and (await resp.json())["error"] == "rasa_unavailable"
+    assert (await tickets.get_ticket(ticket["id"], db_url))["handed_back_at"] is None
+    fake_rasa.down = False
+    resp = await post(wang, f"/api/messages/{body['message']['id']}/retry")
+    assert resp.status == 200 and (await resp.json())["message"]["status"] == "delivered"
+    assert fake_rasa.delivered[-1]["text"] == "请稍等"
+
+
+async def test_transfer_to_a_colleague(console, db_url, fake_rasa):
+    app, new_client = console
+    ticket = await open_ticket(db_url, fake_rasa)
+    wang, li = await logged_in(new_client, "wang"), await logged_in(new_client, "li")
+    await post(wang, f"/api/tickets/{ticket['id']}/claim")
+    assert (await post(li, f"/api/tickets/{ticket['id']}/transfer", {"to": "li"})).status == 409
+    assert (await post(wang, f"/api/tickets/{ticket['id']}/transfer", {"to": "nobody"})).status == 400
+    resp = await post(wang, f"/api/tickets/{ticket['id']}/transfer", {"to": "li"})
+    assert resp.status == 200 and (await resp.json())["ticket"]["assignee"] == "li"
+    mine = await (await li.get("/api/tickets?view=mine")).json()
+    assert [t["id"] for t in mine["tickets"]] == [ticket["id"]]
+
+
+async def test_phone_is_masked_and_reveal_is_audited(console, db_url, fake_rasa):
+    app, new_client = console
+    ticket = await open_ticket(db_url, fake_rasa)
+    fake_rasa.resident_says("resident-1", "请打我电话13812345678")
+    wang = await logged_in(new_client, "wang")
+    detail = await (await wang.get(f"/api/tickets/{ticket['id']}")).json()
+    entry = next(e for e in detail["transcript"] if "电话" in e["text"])
+    assert "13812345678" not in entry["text"] and "138****5678" in entry["text"]
+    resp = await post(wang, f"/api/tickets/{ticket['id']}/reveal", {"index": entry["index"]})
+    assert resp.status == 200 and "13812345678" in (await resp.json())["text"]
+    entries = await auth.audit_entries(target=f"ticket:{ticket['id']}", url=db_url)
+    assert [(e["user"], e["action"]) for e in entries] == [("wang", "reveal")]
+    admin = await logged_in(new_client, "boss")
+    audit = await (await admin.get("/api/admin/audit")).json()
+    assert any(e["action"] == "reveal" and e["user"] == "wang" for e in audit["entries"])
+
+
+async def test_json_errors_without_stack_traces(console, db_url, fake_rasa):
+    app, new_client = console
+    wang = await logged_in(new_client, "wang")
+    cases = [
+        await wang.post("/api/tickets/1/messages", data=b"{not json", headers={"X-CSRF-Token": wang.csrf,
+                                                                             "Content-Type": "application/json"}),
+        await post(wang, "/api/tickets/abc/claim"),
+        await post(wang, "/api/tickets/999/claim"),
+        await post(wang, "/api/tickets/1/messages", {"text": 5}),
+        await wang.get("/api/no-such-thing"),
+        await wang.post("/api/auth/login", data=b"\xff\xfe", headers={"X-CSRF-Token": wang.csrf,
+                                                                     "Content-Type": "application/json"}),
+    ]
+    for resp in cases:
+        assert 400 <= resp.status < 500, resp.status
+        body = await resp.json()
+        assert set(body) >= {"error", "message"}
+        assert "Traceback" not in await resp.text()
+
+
+async def test_health_and_openapi(console, fake_rasa):
+    app, new_client = console
+    client = await new_client()
+    health = await (await client.get("/health")).json()
+    assert health["database"] is True and health["rasa"] is True
+    fake_rasa.down = True
+    resp = await client.get("/health")
+    assert resp.status == 200 and (await resp.json())["rasa"] is False
+    doc = await (await client.get("/api/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/api/auth/login", "/api/tickets", "/api/tickets/{ticket_id}/claim",
+                 "/api/tickets/{ticket_id}/messages", "/api/tickets/{ticket_id}/handback",
+                 "/api/tickets/{ticket_id}/close", "/api/tickets/{ticket_id}/reveal", "/api/events"):
+        assert path in doc["paths"], path
+    assert doc["paths"]["/api/admin/users"]["get"]["x-roles"] == ["admin"]
+
+
+async def test_watcher_sees_resident_messages_and_repauses(db_url, fake_rasa):
+    from bot.console.live import Hub
+    from bot.handoff.rasa_api import RasaAPI
+    from bot.handoff.watcher import Watcher
+
+    ticket = await open_ticket(db_url, fake_rasa)
+    hub = Hub()
+    q = hub.subscribe()
+    rasa = RasaAPI(fake_rasa.url, fake_rasa.token)
+    watcher = Watcher(rasa, hub.publish, {"database": True, "rasa": True}, db_url)
+    await watcher.tick()
+    fake_rasa.resident_says("resident-1", "我家老人摔倒了")
+    # Something (e.g. /restart) un-paused the conversation while the ticket is open.
+    fake_rasa.conversation("resident-1")["paused"] = False
+    await watcher.tick()
+    seen = []
+    while not q.empty():
+        seen.append(q.get_nowait())
+    assert ("message", {"ticket_id": ticket["id"], "text": "我家老人摔倒了"}) in [
+        (k, {"ticket_id": d.get("ticket_id"), "text": d.get("text")}) for k, d in seen]
+    assert fake_rasa.conversation("resident-1")["paused"] is True
+    assert (await tickets.get_ticket(ticket["id"], db_url))["last_resident_text"] == "我家老人摔倒了"
+    await rasa.close()

@@ -1,0 +1,75 @@
+"""``python -m bot kb check|export`` — validate the knowledge base; write the training inputs generated from it."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _default_dir() -> Path:
+    from bot.settings import get_settings
+
+    return get_settings().knowledge_dir
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bot.knowledge.check import check_knowledge
+    from bot.knowledge.loader import load_knowledge
+
+    directory = Path(args.dir or _default_dir())
+    if not directory.is_dir():
+        print(f"错误：找不到知识库目录 {directory}", file=sys.stderr)
+        return 2
+    problems = check_knowledge(directory)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"知识库检查未通过：{len(problems)} 个问题", file=sys.stderr)
+        return 1
+    kb = load_knowledge(directory)
+    groups = sum(1 for p in kb.programs.values() if p.is_group)
+    verified = sum(1 for p in kb.programs.values() if p.review.verified)
+    print(f"知识库检查通过：{len(kb.programs) - groups} 个项目、{groups} 个组合条目"
+          f"（已核实 {verified}，待核实 {len(kb.programs) - verified}），"
+          f"养老服务清单 {kb.service_list.item_count} 项中已收录 {len(kb.service_list.items)} 项，"
+          f"{len(kb.localities)} 个地方")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bot.knowledge.export import export_training_data
+    from bot.knowledge.loader import KnowledgeError, load_knowledge
+    from bot.settings import ROOT
+
+    directory = Path(args.dir or _default_dir())
+    try:
+        kb = load_knowledge(directory)
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("知识库有问题，未导出；请先运行 python -m bot kb check", file=sys.stderr)
+        return 1
+    paths = export_training_data(kb, Path(args.build or ROOT / "build"))
+    for kind, path in sorted(paths.items()):
+        print(f"{kind}: {path}")
+    return 0
+
+
+def register(sub) -> None:
+    kb = sub.add_parser("kb", help="knowledge base: check, export",
+                        description="The knowledge base in knowledge/ (programmes, service list, localities).")
+    kb_sub = kb.add_subparsers(dest="kb_command", metavar="SUBCOMMAND")
+    kb_sub.required = True
+    check = kb_sub.add_parser("check", help="validate every knowledge file; print file:line: problem",
+                              description="Validate the knowledge base against its schema and the checks other "
+                                          "capabilities register. Prints each problem as file:line: message and "
+                                          "exits 1 if there is any.")
+    check.add_argument("--dir", help="knowledge directory (default: HUIMIN_KNOWLEDGE_DIR or ./knowledge)")
+    check.set_defaults(handler=_check)
+    export = kb_sub.add_parser("export", help="write build/ training inputs (NLU examples, jieba dictionary, "
+                                              "entity phrases)",
+                               description="Write the NLU examples, the jieba user dictionary and the entity "
+                                           "phrases generated from the knowledge base.")
+    export.add_argument("--dir", help="knowledge directory (default: HUIMIN_KNOWLEDGE_DIR or ./knowledge)")
+    export.add_argument("--build", help="output directory (default: ./build)")
+    export.set_defaults(handler=_export)

@@ -40,7 +40,11 @@ def feature_route_adders() -> List[Callable[[web.Application], None]]:
         if mod.ispkg or mod.name in CORE_MODULES:
             continue
         name = f"bot.console.{mod.name}"
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except Exception:
+            log.exception("console feature module %s could not be imported", name)
+            continue
         for attr, fn in sorted(vars(module).items()):
             if attr.startswith("add_") and attr.endswith("_routes") and inspect.isfunction(fn) \
                     and fn.__module__ == name:
@@ -71,7 +75,8 @@ async def health(request: web.Request) -> web.Response:
     rasa_ok = await app["rasa"].reachable()
     app["status"].update(database=db_ok, rasa=rasa_ok)
     return web.json_response({"status": "ok" if db_ok and rasa_ok else "degraded", "database": db_ok,
-                              "rasa": rasa_ok, "features": app["features"]})
+                              "rasa": rasa_ok, "features": app["features"],
+                              "feature_errors": app["feature_errors"]})
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -120,9 +125,17 @@ def create_app(settings: Optional[Settings] = None, watch_interval: float = 1.0)
     handoff_api.add_handoff_routes(app)
     live.add_live_routes(app)
 
+    app["feature_errors"] = {}
     for add_routes in feature_route_adders():
-        add_routes(app)
-        app["features"].append(f"{add_routes.__module__}.{add_routes.__name__}")
+        name = f"{add_routes.__module__}.{add_routes.__name__}"
+        try:
+            add_routes(app)
+        except Exception as exc:
+            # A broken feature must not take the handoff console down with it; /health names it.
+            log.exception("feature %s could not register its routes", name)
+            app["feature_errors"][name] = f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        app["features"].append(name)
 
     app.on_startup.append(_start_background)
     app.on_cleanup.append(_stop_background)

@@ -1,0 +1,56 @@
+"""Rasa's socket.io channel (the web chat page, rasa-webchat) with two fixes, same name and same protocol.
+
+1. Rasa 3.6 calls ``sio.enter_room(...)`` without ``await``; in python-socketio 5.x that is a coroutine, so with
+   ``session_persistence: true`` the socket never joins its session's room and no answer ever reaches the page
+   ("coroutine 'AsyncServer.enter_room' was never awaited").
+2. Rasa trusts any ``session_id`` a client sends, and it becomes the conversation id: a page could write into
+   someone else's conversation (a WeChat OpenID is a conversation id too). Here a session id must look like the
+   ones the server hands out (32 hex digits), and a socket may only speak in the session it asked for.
+
+Use it in credentials.yml as ``bot.channels.socketio.SocketIOInput:`` with the usual socketio keys.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from sanic import Blueprint
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+class SocketIOInput(RasaSocketIOInput):
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = super().blueprint(on_new_message)
+        sio = self.sio
+        namespace = self.namespace or "/"
+        rasa_handle_message = sio.handlers[namespace][self.user_message_evt]
+
+        async def session_request(sid: str, data: Optional[Dict[str, Any]]) -> None:
+            requested = (data or {}).get("session_id") if isinstance(data, dict) else None
+            session_id = requested if isinstance(requested, str) and SESSION_ID_RE.fullmatch(requested) \
+                else uuid.uuid4().hex
+            if self.session_persistence:
+                await sio.enter_room(sid, session_id, namespace=namespace)
+            await sio.save_session(sid, {"session_id": session_id}, namespace=namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+                return
+            if self.session_persistence:
+                granted = (await sio.get_session(sid, namespace=namespace)).get("session_id")
+                if not granted or data.get("session_id") != granted:
+                    logger.warning("socket.io message for a session this socket did not request; ignored")
+                    return
+            await rasa_handle_message(sid, data)
+
+        sio.on("session_request", namespace=self.namespace)(session_request)
+        sio.on(self.user_message_evt, namespace=self.namespace)(handle_message)
+        return bp

@@ -313,3 +313,64 @@ async def test_watcher_sees_resident_messages_and_repauses(db_url, fake_rasa):
     assert fake_rasa.conversation("resident-1")["paused"] is True
     assert (await tickets.get_ticket(ticket["id"], db_url))["last_resident_text"] == "我家老人摔倒了"
     await rasa.close()
+
+
+async def test_bookings_page_api_masks_reveals_and_cancels_with_notice(console, db_url, fake_rasa):
+    import datetime as dt
+
+    from bot.booking.catalogue import get_catalogue
+    from bot.booking.models import Booking
+    from bot.db import session_scope
+
+    cat = get_catalogue()
+    site = next(iter(cat.sites.values()))
+    offering = site.offerings[0]
+    start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(9, 0))
+    async with session_scope(db_url) as s:
+        s.add(Booking(code="YY0000000001", service_id=offering.service_id, mode=offering.mode, site_id=site.id,
+                      start=start, end=start + dt.timedelta(minutes=30), person="张建国", address="幸福路1号",
+                      phone_masked="138****8001", phone_hash="h", conversation_id="resident-b", status="booked",
+                      idempotency_key="test-1"))
+    fake_rasa.conversation("resident-b")
+    wang = await logged_in(console[1], "wang")
+    listing = await (await wang.get(f"/api/bookings?date={start.date().isoformat()}")).json()
+    [row] = listing["bookings"]
+    assert row["person"] == "张*国" and "幸福路" not in str(row)
+    assert (await wang.get("/api/bookings?date=tomorrow")).status == 400
+
+    resp = await post(wang, "/api/bookings/YY0000000001/reveal")
+    assert (await resp.json())["booking"]["person"] == "张建国"
+    assert [e["action"] for e in await auth.audit_entries(target="booking:YY0000000001", url=db_url)] == ["reveal"]
+
+    assert (await post(wang, "/api/bookings/YY0000000001/cancel", {"reason": ""})).status == 400
+    resp = await post(wang, "/api/bookings/YY0000000001/cancel", {"reason": "服务点停电"})
+    body = await resp.json()
+    assert resp.status == 200 and body["resident_notified"] is True and body["booking"]["status"] == "cancelled"
+    notice = fake_rasa.delivered[-1]
+    assert notice["to"] == "resident-b" and "服务点停电" in notice["text"] and "YY0000000001" in notice["text"]
+    assert (await post(wang, "/api/bookings/YY0000000001/cancel", {"reason": "再取消"})).status == 409
+
+
+async def test_applications_upload_search_and_history(console, db_url):
+    from aiohttp import FormData
+
+    from bot.settings import ROOT
+
+    wang = await logged_in(console[1], "wang")
+    bad = FormData()
+    bad.add_field("file", "application_no,program\nX,Y\n".encode(), filename="bad.csv", content_type="text/csv")
+    resp = await wang.post("/api/applications/import", data=bad, headers={"X-CSRF-Token": wang.csrf})
+    assert resp.status == 400 and (await resp.json())["error"] == "unreadable_file"
+
+    csv_bytes = (ROOT / "bot/applications/demo/applications_demo.csv").read_bytes()
+    form = FormData()
+    form.add_field("file", csv_bytes, filename="demo.csv", content_type="text/csv")
+    resp = await wang.post("/api/applications/import", data=form, headers={"X-CSRF-Token": wang.csrf})
+    body = await resp.json()
+    assert resp.status == 200 and body["imported"] and body["created"] >= 2, body
+
+    found = await (await wang.get("/api/applications/mz2026000101")).json()
+    assert found["application"]["applicant"] == "张*国"
+    assert "11010519491231002X" not in str(found) and "13800138001" not in str(found)
+    assert found["history"][0]["field"] == "created"
+    assert (await wang.get("/api/applications/NOPE1")).status == 404

@@ -6,10 +6,12 @@ catalogue in ``services/`` and ``sites/``, the handoff offices) and is ignored.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -293,6 +295,35 @@ def parse_yaml(path: Path, problems: List[Problem], text: Optional[str] = None) 
     return None
 
 
+# Parsing round-trip YAML is slow (pure Python, ~0.1 s a file); a reload after one edit re-parses that file only.
+_PARSE_CACHE: "OrderedDict[Tuple[str, str, str], Tuple[Any, List[Problem]]]" = OrderedDict()
+_PARSE_CACHE_SIZE = 512
+_parse_lock = threading.Lock()
+
+
+def _parse_cached(path: Path, problems: List[Problem]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return parse_yaml(path, problems)
+    # Keyed by content, not mtime: two quick saves of the same size must never hit a stale parse.
+    key = (str(path.resolve()), display_path(path), hashlib.sha1(text.encode("utf-8")).hexdigest())
+    with _parse_lock:
+        hit = _PARSE_CACHE.get(key)
+        if hit is not None:
+            _PARSE_CACHE.move_to_end(key)
+    if hit is None:
+        found: List[Problem] = []
+        doc = parse_yaml(path, found, text)
+        hit = (doc, found)
+        with _parse_lock:
+            _PARSE_CACHE[key] = hit
+            while len(_PARSE_CACHE) > _PARSE_CACHE_SIZE:
+                _PARSE_CACHE.popitem(last=False)
+    problems.extend(hit[1])
+    return hit[0]
+
+
 @dataclass
 class Documents:
     """The parsed documents of one knowledge directory, keyed by role."""
@@ -314,7 +345,9 @@ def read_documents(directory: Path, problems: List[Problem],
 
     def load(path: Path) -> Any:
         rp = path.resolve()
-        return parse_yaml(path, problems, overrides.get(rp))
+        if rp in overrides:
+            return parse_yaml(path, problems, overrides[rp])
+        return _parse_cached(path, problems)
 
     docs = Documents(directory)
     docs.aspects = load(directory / ASPECTS_FILE)

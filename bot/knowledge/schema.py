@@ -639,6 +639,11 @@ def cross_check(entries: List[Entry], problems: List[Problem], normalize, featur
                     e.file, line,
                     f"别名“{name}”和 {first.id} 的“{first_name}”重复了（{first.file}:{first_line}），"
                     f"同一个叫法只能指向一个条目", "aliases"))
+                # Also at the first occurrence: an editor may be editing either file.
+                problems.append(Problem(
+                    first.file, first_line,
+                    f"别名“{first_name}”和 {e.id} 的“{name}”重复了（{e.file}:{line}），"
+                    f"同一个叫法只能指向一个条目", "aliases"))
             else:
                 owner[slot] = (e, name, line)
 

@@ -1,0 +1,196 @@
+"""The knowledge editor's service layer against a real migrated database and a temporary copy of knowledge/:
+save (minimal diff, comments kept), validation problems mapped to fields, optimistic locking, history, restore,
+review marking, new entries from the template, and what needs retraining."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.editor import kb, yamlio
+from bot.editor.service import Conflict, EditorService, Invalid
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kdir(tmp_path, monkeypatch) -> Path:
+    target = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", target)
+    monkeypatch.setenv("HUIMIN_KNOWLEDGE_DIR", str(target))
+    return target
+
+
+@pytest.fixture
+def svc(kdir, db_url) -> EditorService:
+    return EditorService(kdir, db_url)
+
+
+def changed_lines(diff: str):
+    return [ln for ln in diff.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+
+
+async def test_save_answer_text_changes_only_that_line_and_is_recorded(svc, kdir):
+    before = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+    entry = svc.get_entry("program", "dibao")
+    assert any(f["path"] == ["aspects"] for f in entry["fields"])
+    data = entry["data"]
+    data["aspects"]["materials"] = data["aspects"]["materials"] + "\n· 户口簿原件。"
+
+    result = await svc.save("program", "dibao", data, entry["version"], "zhao")
+
+    after = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+    assert after.splitlines()[0] == before.splitlines()[0] and after.startswith("#")  # the file's comment stays
+    diff = result.revision["diff"]
+    assert changed_lines(diff) == ["+    · 户口簿原件。"], diff
+    assert yamlio.unified_diff(before, after, "programs/dibao.yml") == diff
+    assert result.needs_retraining is False
+    assert result.entry["version"] != entry["version"]
+    history = await svc.history("program", "dibao")
+    assert [(h["action"], h["user"]) for h in history] == [("save", "zhao")]
+    rev = await svc.revision(history[0]["id"])
+    assert rev["before_text"] == before and rev["after_text"] == after
+
+
+async def test_validation_problems_are_mapped_to_fields_and_nothing_is_written(svc, kdir):
+    before = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+    entry = svc.get_entry("program", "dibao")
+    data = entry["data"]
+    data["summary"] = "   "
+    data["aliases"].append(data["aliases"][0])  # a duplicate alias
+    with pytest.raises(Invalid) as exc:
+        await svc.save("program", "dibao", data, entry["version"], "zhao")
+    fields = {p["field"] for p in exc.value.extra["problems"]}
+    assert "summary" in fields, exc.value.extra
+    assert any(f and f.startswith("aliases") for f in fields), exc.value.extra
+    assert (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8") == before
+    assert await svc.history("program", "dibao") == []
+    # The preview reports the same problems without saving.
+    preview = svc.preview("program", "dibao", data)
+    assert "summary" in {p["field"] for p in preview["problems"]}
+
+
+async def test_second_editor_on_a_stale_version_gets_a_conflict_with_the_other_change(svc, kdir):
+    entry = svc.get_entry("program", "dibao")
+    first = dict(entry["data"], summary=entry["data"]["summary"] + "\n第一位编辑加的一句。")
+    await svc.save("program", "dibao", first, entry["version"], "zhao")
+    second = dict(entry["data"], summary=entry["data"]["summary"] + "\n第二位编辑加的一句。")
+    with pytest.raises(Conflict) as exc:
+        await svc.save("program", "dibao", second, entry["version"], "qian")
+    their = exc.value.extra["their_change"]
+    assert "+  第一位编辑加的一句。" in their["diff"]
+    assert [c["user"] for c in their["changes"]] == ["zhao"]
+    text = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+    assert "第一位编辑加的一句" in text and "第二位编辑加的一句" not in text
+    # Saving again on the current version (after seeing the conflict) is explicit and works.
+    again = await svc.save("program", "dibao", second, exc.value.extra["current_version"], "qian")
+    assert "第二位编辑加的一句" in (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+    assert again.revision["user"] == "qian"
+
+
+async def test_restore_brings_back_an_earlier_version_and_is_itself_recorded(svc, kdir):
+    original = (kdir / "programs" / "tekun.yml").read_text(encoding="utf-8")
+    entry = svc.get_entry("program", "tekun")
+    data = entry["data"]
+    aspect = next(iter(data["aspects"]))
+    data["aspects"][aspect] = "一段临时的错误回答。"
+    saved = await svc.save("program", "tekun", data, entry["version"], "zhao")
+    assert "一段临时的错误回答" in (kdir / "programs" / "tekun.yml").read_text(encoding="utf-8")
+
+    restored = await svc.restore("program", "tekun", saved.revision["id"], "qian",
+                                 version=saved.entry["version"], side="before")
+    assert (kdir / "programs" / "tekun.yml").read_text(encoding="utf-8") == original
+    assert restored.revision["action"] == "restore" and restored.revision["restored_from"] == saved.revision["id"]
+    history = await svc.history("program", "tekun")
+    assert [h["action"] for h in history] == ["restore", "save"]
+    # …and the restore can be undone by restoring the state after the first save.
+    await svc.restore("program", "tekun", saved.revision["id"], "qian", side="after")
+    assert "一段临时的错误回答" in (kdir / "programs" / "tekun.yml").read_text(encoding="utf-8")
+
+
+async def test_mark_reviewed_records_who_and_when_in_the_entry(svc, kdir):
+    result = await svc.mark_reviewed("program", "dibao_edge", "zhao", status="verified")
+    review = result.entry["data"]["review"]
+    assert review["status"] == "verified" and review["reviewed_by"] == "zhao"
+    assert review["reviewed_on"] == result.entry["summary"]["reviewed_on"]
+    assert all(ln.lstrip("+- ").startswith(("reviewed_on", "reviewed_by", "status"))
+               for ln in changed_lines(result.revision["diff"])), result.revision["diff"]
+    listed = {e["id"]: e for e in svc.list_entries(kind="program")}
+    assert listed["dibao_edge"]["reviewed_by"] == "zhao"
+    assert (await svc.history("program", "dibao_edge"))[0]["action"] == "review"
+
+
+async def test_service_list_item_is_edited_in_place_of_its_file(svc, kdir):
+    items = svc.list_entries(kind="service_item")
+    assert items, "the national service list items are listed"
+    item = svc.get_entry("service_item", items[0]["id"])
+    assert not item["whole_file"] and "content" in item["data"]
+    data = dict(item["data"], content=item["data"]["content"] + "（编辑器测试）")
+    result = await svc.save("service_item", items[0]["id"], data, item["version"], "zhao")
+    lines = changed_lines(result.revision["diff"])
+    assert len(lines) == 2 and lines[1].endswith("（编辑器测试）"), result.revision["diff"]
+    verified = svc.list_entries(status="verified")
+    assert all(e["status"] == "verified" for e in verified)
+    assert svc.list_entries(q="低保")[0]["id"].startswith("dibao")
+
+
+async def test_new_programme_from_template_and_needs_retraining(svc, kdir):
+    form = svc.new_entry("program", "test_new_aid", "测试新补贴")
+    data = form["data"]
+    with pytest.raises(Invalid) as exc:  # the template alone is not a valid programme
+        await svc.create("program", data, "zhao")
+    assert {"short_name", "summary"} <= {p["field"] for p in exc.value.extra["problems"]}, exc.value.extra
+    data.update(short_name="测试补贴", summary="一项只在测试里存在的补贴。", aliases=["测试补助金"])
+    data["aspects"] = {"eligibility": "测试用的条件。"}
+    data["example_questions"] = {"eligibility": ["测试补贴谁能领"]}
+    data["sources"] = [{"title": "测试来源", "url": "https://example.org/test", "date": "2026-01-01"}]
+    result = await svc.create("program", data, "zhao")
+    assert result.needs_retraining is True
+    assert (kdir / "programs" / "test_new_aid.yml").exists()
+    assert "test_new_aid" in {e["id"] for e in svc.list_entries(kind="program")}
+    assert (await svc.history("program", "test_new_aid"))[0]["action"] == "create"
+
+
+def test_needs_retraining_is_about_understanding_not_answers(kdir):
+    entry = yamlio.to_plain(yamlio.load((kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")))
+    answer = dict(entry, aspects=dict(entry["aspects"], materials="新的材料说明。"))
+    alias = dict(entry, aliases=entry["aliases"] + ["新别名"])
+    question = dict(entry, example_questions=dict(entry["example_questions"], materials=["办低保到底要啥"]))
+    assert kb.needs_retraining(entry, answer) is False
+    assert kb.needs_retraining(entry, alias) is True
+    assert kb.needs_retraining(entry, question) is True
+    assert kb.needs_retraining(entry, dict(entry, id="dibao2")) is True
+    assert kb.needs_retraining(None, entry) is True
+
+
+async def test_alias_save_is_flagged_for_retraining_by_the_export_itself(svc, kdir):
+    entry = svc.get_entry("program", "dibao")
+    data = dict(entry["data"], aliases=entry["data"]["aliases"] + ["保底生活钱"])
+    result = await svc.save("program", "dibao", data, entry["version"], "zhao")
+    assert result.needs_retraining is True
+    assert (await svc.history("program", "dibao"))[0]["needs_retraining"] is True
+
+
+async def test_raw_save_reports_yaml_errors_with_the_line(svc, kdir):
+    entry = svc.get_entry("program", "dibao")
+    broken = entry["raw"].replace("summary: |-", "summary: [unclosed", 1)
+    with pytest.raises(Invalid) as exc:
+        await svc.save_raw("program", "dibao", broken, entry["version"], "zhao")
+    assert exc.value.extra["problems"][0]["line"] is not None
+    ok = entry["raw"].replace("# ", "# 编辑器原文测试：", 1)
+    result = await svc.save_raw("program", "dibao", ok, entry["version"], "zhao")
+    assert changed_lines(result.revision["diff"])[1].startswith("+# 编辑器原文测试：")
+
+
+def test_cached_reader_matches_the_loader(kdir):
+    from bot.knowledge import loader
+
+    a, b = [], []
+    direct = loader.read_documents(kdir, a)
+    for _ in range(2):  # the second round comes from the cache
+        cached = kb.read_documents_cached(kdir, b)
+    assert [str(p) for p in a] == [str(p) for p in b[:len(a)]]
+    assert loader._plain(direct.programs) == loader._plain(cached.programs)
+    assert loader._plain(direct.service_list) == loader._plain(cached.service_list)
+    assert loader._plain(direct.localities) == loader._plain(cached.localities)

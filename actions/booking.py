@@ -1,0 +1,244 @@
+"""Booking elderly-care services in the conversation — thin adapters over ``bot.booking`` (form logic in
+``bot/booking/form.py``, list/cancel/move in ``bot/booking/manage.py``). All wording is in
+``bot/domain/booking.yml``; the contact mobile only ever appears masked.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Callable, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.booking import bookings, form, manage, slots, when
+from bot.booking.catalogue import CatalogueError, get_catalogue
+from bot.booking.understand import Message
+
+logger = logging.getLogger(__name__)
+
+# The wall clock (Asia/Shanghai, naive). Tests replace it to make dates deterministic.
+CLOCK: Callable[[], dt.datetime] = when.now
+
+ALL_SLOTS = form.FORM_SLOTS + form.CONTACT_SLOTS + (manage.CODE, manage.PENDING, manage.MOVE_TO, "booking_outcome")
+
+
+def _message(tracker: Tracker) -> Message:
+    latest = tracker.latest_message or {}
+    return Message(text=latest.get("text") or "", intent=(latest.get("intent") or {}).get("name") or "",
+                   entities=latest.get("entities") or [])
+
+
+def _state(tracker: Tracker) -> Dict[str, Any]:
+    return {name: tracker.get_slot(name) for name in ALL_SLOTS}
+
+
+def _emit(dispatcher: CollectingDispatcher, step) -> List[EventType]:
+    for say in step.say:
+        dispatcher.utter_message(response=say.response, buttons=say.buttons or None, **say.values)
+    return [SlotSet(k, v) for k, v in step.slots.items()]
+
+
+def _template(domain: Dict[str, Any], name: str) -> str:
+    variations = (domain.get("responses") or {}).get(name) or [{}]
+    return variations[0].get("text") or ""
+
+
+def _templates(domain: Dict[str, Any]) -> Dict[str, str]:
+    return {"item": _template(domain, "utter_booking_list_item"),
+            "move_button": _template(domain, "utter_booking_button_move"),
+            "cancel_button": _template(domain, "utter_booking_button_cancel"),
+            "pick_button": _template(domain, "utter_booking_button_pick")}
+
+
+def _catalogue(dispatcher: CollectingDispatcher):
+    try:
+        return get_catalogue()
+    except (CatalogueError, OSError) as exc:
+        logger.error("booking catalogue unavailable: %s", exc)
+        dispatcher.utter_message(response="utter_booking_unavailable")
+        return None
+
+
+def _confirmation_key(tracker: Tracker) -> str:
+    """Conversation + the confirming user message: a replay of that message (double tap, channel retry, action
+    retry) maps to the same key, and the database keeps the key unique."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            return bookings.idempotency_key(tracker.sender_id,
+                                            str(event.get("message_id") or event.get("timestamp") or ""))
+    return bookings.idempotency_key(tracker.sender_id, "no-user-message")
+
+
+class ValidateBookingForm(Action):
+    def name(self) -> Text:
+        return "validate_booking_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        cat = _catalogue(dispatcher)
+        if cat is None:
+            return []
+        state = _state(tracker)
+        # Coming back after an interruption: the latest message was the question, not an answer for the form.
+        if tracker.latest_action_name not in (None, "action_listen"):
+            return [SlotSet("requested_slot", form.next_slot(cat, state))]
+        try:
+            step = await form.validate(state, _message(tracker), tracker.get_slot("requested_slot"), cat, CLOCK())
+        except Exception:  # the database is down: say so plainly instead of failing silently
+            logger.exception("booking form validation failed")
+            dispatcher.utter_message(response="utter_booking_unavailable")
+            return []
+        if step is None:
+            return []  # not an answer: the form steps aside and the rules answer the message
+        state.update(step.slots)
+        # Which slots are needed depends on the answers (at home: an address; at a site: which site), so the
+        # validation decides what to ask next; None completes the form.
+        return _emit(dispatcher, step) + [SlotSet("requested_slot", form.next_slot(cat, state))]
+
+
+class _Ask(Action):
+    slot = ""
+
+    def name(self) -> Text:
+        return f"action_ask_{self.slot}"
+
+    async def step(self, cat, state):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def run(self, dispatcher, tracker, domain):
+        cat = _catalogue(dispatcher)
+        if cat is None:
+            return []
+        return _emit(dispatcher, await self.step(cat, _state(tracker)))
+
+
+class AskService(_Ask):
+    slot = form.SERVICE
+
+    async def step(self, cat, state):
+        return form.ask_service(cat)
+
+
+class AskSite(_Ask):
+    slot = form.SITE
+
+    async def step(self, cat, state):
+        return form.ask_site(cat, state)
+
+
+class AskDate(_Ask):
+    slot = form.DATE
+
+    async def step(self, cat, state):
+        return await form.ask_date(cat, state, CLOCK())
+
+
+class AskTime(_Ask):
+    slot = form.TIME
+
+    async def step(self, cat, state):
+        return await form.ask_time(cat, state, CLOCK())
+
+
+class AskConfirmed(_Ask):
+    slot = form.CONFIRMED
+
+    async def step(self, cat, state):
+        return form.ask_confirmed(cat, state)
+
+
+class ActionBookingConfirm(Action):
+    """Runs when the form is complete and confirmed: books, or explains why not and goes back to the form."""
+
+    def name(self) -> Text:
+        return "action_booking_confirm"
+
+    async def run(self, dispatcher, tracker, domain):
+        cat = _catalogue(dispatcher)
+        state = _state(tracker)
+        if cat is None or state.get(form.CONFIRMED) is not True:
+            return []
+        now = CLOCK()
+        try:
+            start = dt.datetime.fromisoformat(f"{state[form.DATE]}T{state[form.TIME]}")
+            request = bookings.BookingRequest(
+                service_id=state[form.SERVICE], mode=state[form.MODE], site_id=state[form.SITE], start=start,
+                person=state[form.PERSON], phone_masked=state[form.PHONE], phone_hash=state[form.PHONE_HASH],
+                address=state.get(form.ADDRESS) if state[form.MODE] == "home" else None,
+                conversation_id=tracker.sender_id)
+            outcome = await bookings.book(cat, request, _confirmation_key(tracker), now)
+        except (KeyError, TypeError, ValueError):
+            logger.warning("booking form completed with missing slots")
+            return [SlotSet(form.CONFIRMED, None), SlotSet("booking_outcome", "full")]
+        except Exception:
+            logger.exception("booking failed")
+            dispatcher.utter_message(response="utter_booking_unavailable")
+            return [SlotSet(form.CONFIRMED, None), SlotSet("booking_outcome", "failed")]
+        if outcome.status in (bookings.OK, bookings.REPLAYED):
+            dispatcher.utter_message(response="utter_booking_done", **manage.booking_values(cat, outcome.booking))
+            return [SlotSet(name, None) for name in form.FORM_SLOTS] + [SlotSet("booking_outcome", "booked")]
+        buttons = [form.slot_button(s) for s in outcome.alternatives]
+        offering = cat.offering(request.site_id, request.service_id, request.mode)
+        reason = slots.FULL if outcome.status == bookings.FULL else outcome.reason
+        say = form.explain(reason, cat, offering, when.When(date=start.date(), time=start.time()), None, buttons)
+        dispatcher.utter_message(response=say.response, buttons=buttons or None, **say.values)
+        if outcome.status == bookings.FULL:
+            events = [SlotSet(form.TIME, None)]
+        else:
+            events = [SlotSet(form.DATE, None), SlotSet(form.TIME, None), SlotSet(form.PART, None)]
+        return events + [SlotSet(form.CONFIRMED, None), SlotSet(form.OFFERED, bool(buttons)),
+                         SlotSet("booking_outcome", "full")]
+
+
+class ActionBookingStop(Action):
+    """"算了" inside the booking form: forget the half-filled booking (the contact mobile is kept)."""
+
+    def name(self) -> Text:
+        return "action_booking_stop"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(response="utter_booking_stopped")
+        return [SlotSet(name, None) for name in form.FORM_SLOTS] + [SlotSet("requested_slot", None)]
+
+
+class ActionBookingManage(Action):
+    """"我的预约", "取消预约 …", "改到后天" and the follow-ups (a mobile to find them, 确认/不用了)."""
+
+    def name(self) -> Text:
+        return "action_booking_manage"
+
+    async def run(self, dispatcher, tracker, domain):
+        cat = _catalogue(dispatcher)
+        if cat is None:
+            return []
+        msg, state, now = _message(tracker), _state(tracker), CLOCK()
+        pending = state.get(manage.PENDING)
+        conv = tracker.sender_id
+        templates = _templates(domain)
+        intent = msg.intent
+        try:
+            if pending == manage.CANCEL_CONFIRM and intent in ("affirm", "deny"):
+                if intent == "affirm":
+                    step = await manage.cancel_do(state, conv, cat)
+                else:
+                    step = manage.Step({manage.PENDING: None, manage.CODE: None}, [form.Say("utter_booking_kept")])
+            elif pending == manage.MOVE_CONFIRM and intent in ("affirm", "deny"):
+                if intent == "affirm":
+                    step = await manage.move_do(state, conv, cat, now)
+                else:
+                    step = manage.Step({manage.PENDING: None, manage.MOVE_TO: None},
+                                       [form.Say("utter_booking_kept")])
+            elif intent == "my_bookings" or (pending == manage.LIST_PHONE and intent not in (
+                    "cancel_booking", "reschedule_booking")):
+                step = await manage.list_step(msg, state, conv, cat, now, templates)
+            elif intent == "cancel_booking" or pending == manage.CANCEL_PHONE:
+                step = await manage.cancel_ask(msg, state, conv, cat, now, templates)
+            else:  # reschedule_booking, or the new time / mobile after we asked for it
+                step = await manage.move_ask(msg, state, conv, cat, now, templates)
+        except Exception:
+            logger.exception("booking management failed")
+            dispatcher.utter_message(response="utter_booking_unavailable")
+            return []
+        return _emit(dispatcher, step)

@@ -36,6 +36,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"  # otherwise the test would pass without changing anything
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def kb():
     return load_knowledge(KNOWLEDGE)
@@ -101,15 +107,14 @@ def test_unsaved_text_is_checked_in_context(kb_copy):
     """The editor validates a change before writing it: the override replaces the file's text."""
     path = kb_copy / "programs" / "orphan.yml"
     text = path.read_text(encoding="utf-8").replace("  - 孤儿补贴\n", "  - 孤儿补贴\n  - 地保\n")
+    assert "地保" in text
     problems = check_knowledge(kb_copy, overrides={path: text})
     assert any(p.file.endswith("orphan.yml") and "地保" in p.message and p.field == "aliases" for p in problems)
     assert check_knowledge(kb_copy) == []  # the file on disk was not touched
 
 
 def test_template_with_unknown_placeholder_is_reported(kb_copy):
-    path = kb_copy / "answer_templates.yml"
-    path.write_text(path.read_text(encoding="utf-8").replace("{aspect_label}", "{aspect_labl}", 1),
-                    encoding="utf-8")
+    edit(kb_copy / "answer_templates.yml", "{aspect_label}", "{aspect_labl}")
     problems = check_knowledge(kb_copy)
     assert any("aspect_labl" in p.message and p.file.endswith("answer_templates.yml") for p in problems)
 
@@ -258,14 +263,14 @@ def test_store_keeps_last_good_version_and_picks_up_a_good_edit(kb_copy):
     path = kb_copy / "programs" / "dibao.yml"
     good_text = path.read_text(encoding="utf-8")
 
-    path.write_text(good_text.replace("summary: |-", "summary: [broken"), encoding="utf-8")
+    edit(path, "summary: |-", "summary: [broken")
     still = store.get()
     assert still is first
     assert still.programs["dibao"].aspects["materials"] == old_text
     assert store.last_problems and store.last_problems[0].file.endswith("dibao.yml")
 
-    path.write_text(good_text.replace("签一份家庭经济状况核对授权书", "签一份家庭经济状况核对授权书（新）"),
-                    encoding="utf-8")
+    path.write_text(good_text, encoding="utf-8")
+    edit(path, "签一份家庭经济状况核对授权书", "签一份家庭经济状况核对授权书（新）")
     fresh = store.get()
     assert "授权书（新）" in fresh.programs["dibao"].aspects["materials"]
     assert "授权书（新）" in render_answer(fresh, "dibao", "materials").text
@@ -291,12 +296,10 @@ def test_export_is_deterministic_and_ignores_answer_text(kb_copy, tmp_path):
     assert _export_bytes(kb_copy, tmp_path / "b2") == first
 
     path = kb_copy / "programs" / "dibao.yml"
-    path.write_text(path.read_text(encoding="utf-8").replace("签一份家庭经济状况核对授权书", "签一份授权书"),
-                    encoding="utf-8")
+    edit(path, "签一份家庭经济状况核对授权书", "签一份授权书")
     assert _export_bytes(kb_copy, tmp_path / "b3") == first
 
-    path.write_text(path.read_text(encoding="utf-8").replace("  - 底保\n", "  - 底保\n  - 低保费\n"),
-                    encoding="utf-8")
+    edit(path, "  - 底保\n", "  - 底保\n  - 低保费\n")
     changed = _export_bytes(kb_copy, tmp_path / "b4")
     assert changed["phrases"] != first["phrases"] and changed["jieba"] != first["jieba"]
     assert changed["nlu"] != first["nlu"]  # the lookup table lists the names

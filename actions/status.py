@@ -28,16 +28,14 @@ FORM = "status_form"
 VERIFIED = "verified"
 # A verified resident may look again without a second factor for this long (same conversation).
 VERIFIED_WINDOW_SECONDS = 600
-_CATALOGUE_TTL = 60.0
-_catalogue: Dict[str, Any] = {"at": 0.0, "value": None}
 
 
 def _catalogue():
+    # The knowledge base's process-wide store reloads itself when an editor changes a file.
     from bot.applications.programs import ProgramCatalogue
+    from bot.knowledge.loader import default_store
 
-    if _catalogue["value"] is None or time.monotonic() - _catalogue["at"] > _CATALOGUE_TTL:
-        _catalogue["value"], _catalogue["at"] = ProgramCatalogue.load(), time.monotonic()
-    return _catalogue["value"]
+    return ProgramCatalogue(default_store().get())
 
 
 def verified_number(tracker: Tracker, now: Optional[float] = None) -> Optional[str]:

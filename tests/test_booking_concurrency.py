@@ -129,3 +129,37 @@ async def test_phone_is_stored_masked_and_hashed(db_url, cat):
     async with session_scope(db_url) as s:
         row = (await s.execute(sa.select(Booking))).scalar_one()
     assert row.phone_masked == "138****0005" and "13800000005" not in repr(row.__dict__)
+
+
+async def test_fifty_residents_confirm_the_same_slot_through_the_action(db_url, monkeypatch):
+    """The same race seen by residents: 3 get a booking code, 47 hear "已约满" with other times as buttons."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+    from ruamel.yaml import YAML
+
+    import actions.booking as ab
+
+    domain = YAML(typ="safe").load((ROOT / "bot" / "domain" / "booking.yml").read_text(encoding="utf-8"))
+    monkeypatch.setattr(ab, "CLOCK", lambda: NOW)
+
+    async def confirm(i: int):
+        slots = {"booking_service": "bath", "booking_mode": "site", "booking_site": "wulaocun",
+                 "booking_date": "2026-12-03", "booking_time": "10:00", "booking_person": f"居民{i}",
+                 "booking_phone": "138****0000", "booking_phone_hash": keyed_hash(f"1380000{i:04d}", "booking_phone"),
+                 "booking_confirmed": True, "requested_slot": None}
+        events = [{"event": "user", "text": "确认", "message_id": f"m{i}", "timestamp": 1.0}]
+        tracker = Tracker(f"resident-{i}", slots, {"text": "确认", "intent": {"name": "affirm"}, "entities": []},
+                          events, False, None, {}, "booking_form")
+        dispatcher = CollectingDispatcher()
+        result = await ab.ActionBookingConfirm().run(dispatcher, tracker, domain)
+        return dispatcher.messages, {e["name"]: e["value"] for e in result if e["event"] == "slot"}
+
+    results = await asyncio.gather(*(confirm(i) for i in range(50)))
+    done = [r for r in results if r[0][0]["response"] == "utter_booking_done"]
+    full = [r for r in results if r[0][0]["response"] == "utter_booking_slot_full"]
+    assert len(done) == 3 and len(full) == 47
+    assert "已约满" in domain["responses"]["utter_booking_slot_full"][0]["text"]
+    for messages, slots in full:
+        assert messages[0]["buttons"] and slots["booking_outcome"] == "full" and slots["booking_time"] is None
+        assert all("2026-12-03T10:00" not in b["payload"] for b in messages[0]["buttons"])
+    assert await live_bookings(db_url) == 3 and await counter(db_url) == 3

@@ -17,7 +17,7 @@ from bot.console.errors import ApiError, int_param, read_json
 from bot.editor import retraining
 from bot.editor.catalog import KINDS
 from bot.editor.service import EditorError, EditorService
-from bot.editor.training import Trainer, TrainingBusy
+from bot.editor.training import Trainer, TrainingBusy, TrainingConfig
 
 MAX_BODY = 1024 * 1024
 
@@ -249,7 +249,7 @@ OPENAPI_BODIES = {
 def add_editor_api_routes(app: web.Application) -> None:
     settings = app["settings"]
     app["editor"] = EditorService(Path(settings.knowledge_dir), app["db_url"])
-    app["editor_trainer"] = Trainer(app["db_url"])
+    app["editor_trainer"] = Trainer(app["db_url"], TrainingConfig.from_env(settings))
     bodies = app.get("openapi_bodies") or {}
     bodies.update(OPENAPI_BODIES)
     app["openapi_bodies"] = bodies

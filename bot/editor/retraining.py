@@ -48,7 +48,7 @@ async def served_model(settings: Settings) -> Optional[str]:
 async def status(settings: Settings, db_url: Optional[str]) -> dict:
     from bot.editor.training import TrainingConfig
 
-    cfg = TrainingConfig.from_env()
+    cfg = TrainingConfig.from_env(settings)
     loop = asyncio.get_running_loop()
     try:
         fp = await loop.run_in_executor(None, current_fingerprint, cfg.source_root, Path(settings.knowledge_dir))

@@ -49,8 +49,10 @@ class TrainingConfig:
     rasa_token: str
 
     @classmethod
-    def from_env(cls) -> "TrainingConfig":
-        s = get_settings()
+    def from_env(cls, settings=None) -> "TrainingConfig":
+        """Paths from the environment (HUIMIN_TRAINING_ROOT, HUIMIN_MODELS_DIR, HUIMIN_TRAINING_WORKSPACE: tests
+        and unusual deployments), the knowledge directory and Rasa's address from the settings."""
+        s = settings or get_settings()
         return cls(
             source_root=Path(os.environ.get("HUIMIN_TRAINING_ROOT") or ROOT),
             models_dir=Path(os.environ.get("HUIMIN_MODELS_DIR") or ROOT / "models"),

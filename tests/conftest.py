@@ -117,7 +117,13 @@ def stack(tmp_path_factory, wechat_api) -> Iterator[Stack]:
         "HUIMIN_WECHAT_APPID": WECHAT_TEST["appid"],
         "HUIMIN_WECHAT_SECRET": WECHAT_TEST["secret"],
         "HUIMIN_WECHAT_AES_KEY": WECHAT_TEST["aes_key"],
+        # The editor's tests change content through the running stack: they get a copy of knowledge/, and
+        # models trained from the editor go to the session's own folder, never the repository's.
+        "HUIMIN_KNOWLEDGE_DIR": str(work / "knowledge"),
+        "HUIMIN_MODELS_DIR": str(work / "models"),
+        "HUIMIN_TRAINING_WORKSPACE": str(work / "training"),
     })
+    shutil.copytree(ROOT / "knowledge", work / "knowledge")
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     model = ensure_model()

@@ -132,10 +132,14 @@ def score(examples: Sequence[Example], predicted: Sequence[str], known_intents: 
     }
 
 
-def evaluate_model(model_path: Path, heldout: Path = HELDOUT, smp_zip: Optional[Path] = SMP2017_ZIP
-                   ) -> Dict[str, Any]:
-    from rasa.core.agent import Agent
+def evaluate_model(model_path: Path, heldout: Path = HELDOUT, smp_zip: Optional[Path] = SMP2017_ZIP,
+                   training_dirs: Sequence[Path] = (ROOT / "data", ROOT / "build" / "data")) -> Dict[str, Any]:
+    import logging
 
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # otherwise every parse is logged at debug level
     examples = heldout_examples(heldout) + (smp2017_test(smp_zip) if smp_zip else [])
     agent = Agent.load(str(model_path))
 
@@ -152,7 +156,8 @@ def evaluate_model(model_path: Path, heldout: Path = HELDOUT, smp_zip: Optional[
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             predicted = pool.submit(lambda: asyncio.run(run())).result()
-    known = set(agent.domain.intents) | {OOS}
+    # Intents with training data (an NLU-only model has no domain) or in the domain.
+    known = set(training_texts(training_dirs).values()) | set(agent.domain.intents) | {OOS}
     summary = score(examples, predicted, known)
     summary["model"] = Path(model_path).name
     summary["model_bytes"] = Path(model_path).stat().st_size

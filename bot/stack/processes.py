@@ -36,11 +36,13 @@ def stack_env(settings: Settings) -> Dict[str, str]:
 def commands(settings: Settings, model: Path) -> List[tuple]:
     py = sys.executable
     return [
-        ("actions", [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
+        # bot/logging.yml masks ID and mobile numbers in every log record (bot/log_redaction.py).
+        ("actions", [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port),
+                     "--logging-config_file", "bot/logging.yml"],
          f"http://127.0.0.1:{settings.actions_port}/health"),
         ("rasa", [py, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", settings.rasa_token,
                   "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
-                  "--port", str(settings.rasa_port), "--cors", "*"],
+                  "--port", str(settings.rasa_port), "--cors", "*", "--logging-config-file", "bot/logging.yml"],
          f"http://127.0.0.1:{settings.rasa_port}/"),
         ("console", [py, "-m", "bot", "console", "--port", str(settings.console_port)],
          f"http://127.0.0.1:{settings.console_port}/health"),

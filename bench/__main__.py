@@ -154,12 +154,15 @@ def charts(perf: Dict, stamp: str) -> List[str]:
 def markdown(result: Dict) -> str:
     lines = [f"Measured {result['date']} on {result['machine']['cpu']} ({result['machine']['cores']} cores).", ""]
     if "nlu" in result:
-        lines += ["| NLU (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall | entity F1 | training s |",
+        lines += ["| NLU pipeline (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall | training s | model MB |",
                   "|---|---|---|---|---|---|---|"]
         for name, m in result["nlu"].items():
-            if isinstance(m, dict) and "accuracy" in m:
+            if "training_seconds" in m:
                 lines.append(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['oos_precision']:.3f} | "
-                             f"{m['oos_recall']:.3f} | {m.get('entity_f1', float('nan')):.3f} | {m.get('training_seconds', '')} |")
+                             f"{m['oos_recall']:.3f} | {m['training_seconds']} | {m['model_mb']} |")
+            else:
+                lines.append(f"| difference (huimin − stock) | {m['accuracy']:+.3f} | {m['macro_f1']:+.3f} | "
+                             f"{m['oos_precision']:+.3f} | {m['oos_recall']:+.3f} | | |")
         lines.append("")
     if "ratios" in result:
         lines += ["| target | concurrency | msg/s | p50 ms | p95 ms | p99 ms | errors | msg/s vs stock | p95 vs stock | msg/s vs single |",

@@ -71,7 +71,7 @@ class WeChatServer:
         return requests.post(self.url, params=params, data=data, timeout=60)
 
     def tracker_events(self, openid: str) -> List[Dict[str, Any]]:
-        resp = requests.get(f"{self.rasa_url}/conversations/{openid}/tracker",
+        resp = requests.get(f"{self.rasa_url}/conversations/wx:{openid}/tracker",
                             params={"token": self.rasa_token, "include_events": "ALL"}, timeout=30)
         resp.raise_for_status()
         return resp.json().get("events") or []

@@ -3,9 +3,9 @@
 1. Rasa 3.6 calls ``sio.enter_room(...)`` without ``await``; in python-socketio 5.x that is a coroutine, so with
    ``session_persistence: true`` the socket never joins its session's room and no answer ever reaches the page
    ("coroutine 'AsyncServer.enter_room' was never awaited").
-2. Rasa trusts any ``session_id`` a client sends, and it becomes the conversation id: a page could write into
-   someone else's conversation (a WeChat OpenID is a conversation id too). Here a session id must look like the
-   ones the server hands out (32 hex digits), and a socket may only speak in the session it asked for.
+2. Rasa trusts any ``session_id`` in every message, and it becomes the conversation id. Here a socket may only
+   speak in the session it asked for, and a session id is 8-64 letters, digits, ``-`` or ``_`` — so it can
+   never name a WeChat conversation (those are ``wx:<OpenID>``, see wechat.py).
 
 Use it in credentials.yml as ``bot.channels.socketio.SocketIOInput:`` with the usual socketio keys.
 """
@@ -22,7 +22,7 @@ from sanic import Blueprint
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class SocketIOInput(RasaSocketIOInput):

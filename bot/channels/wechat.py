@@ -41,6 +41,17 @@ TEXT_LIMIT_BYTES = 2000  # one customer-service text message
 USER_MESSAGE_QUOTA = 5  # messages allowed per user message (48 h window)
 EVENT_QUOTA = 3  # per follow / menu click (1 min window)
 _NUMBER_RE = re.compile(r"\d{1,2}")
+# Conversation ids of WeChat users: the prefix keeps them apart from web-chat session ids (which cannot contain
+# ":"), so no web page can name a WeChat user's conversation, and staff see where a conversation comes from.
+SENDER_PREFIX = "wx:"
+
+
+def sender_id(openid: str) -> str:
+    return SENDER_PREFIX + openid
+
+
+def openid_of(conversation_id: str) -> str:
+    return conversation_id[len(SENDER_PREFIX):] if conversation_id.startswith(SENDER_PREFIX) else conversation_id
 
 
 class RejectedPush(Exception):
@@ -164,6 +175,7 @@ class WeChatOutput(OutputChannel):
         return parts, payloads
 
     async def flush(self, recipient_id: str) -> None:
+        recipient_id = openid_of(recipient_id)
         items, self.pending = self.pending, []
         parts, payloads = self._render(items)
         if not parts:
@@ -294,7 +306,7 @@ class WeChatInput(InputChannel):
                        on_new_message: Callable[[UserMessage], Awaitable[Any]], kind: str) -> None:
         out = WeChatOutput(self.api, self.store, self.content, quota=quota)
         try:
-            await on_new_message(UserMessage(text, out, openid, input_channel=self.name(),
+            await on_new_message(UserMessage(text, out, sender_id(openid), input_channel=self.name(),
                                              metadata={"wechat": {"kind": kind}}))
         finally:
             await out.flush(openid)

@@ -16,7 +16,7 @@ from bot.settings import get_settings
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static" / "chat"
-SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")  # what bot/channels/socketio.py hands out
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")  # what bot/channels/socketio.py accepts
 HISTORY_LIMIT = 200
 _LOOPBACK = {"127.0.0.1", "localhost", "0.0.0.0", "::1"}
 

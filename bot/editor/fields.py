@@ -69,7 +69,10 @@ def build_fields(data: Dict[str, Any], aspects: Sequence[Tuple[str, str]] = (), 
                            "children": [{"path": ["example_questions", a], "label": labels.get(a, a), "type": "list"}
                                         for a in names]})
             continue
-        fields.append(_field([key], value, labels))
+        f = _field([key], value, labels)
+        if key == "id":
+            f["readonly"] = True  # the file name and every reference depend on it; new entries set it once
+        fields.append(f)
     return fields
 
 

@@ -199,6 +199,10 @@ class Trainer:
                    "--workspace", str(workspace), "--models", str(cfg.models_dir),
                    "--knowledge", str(cfg.knowledge_dir)]
             env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+            # Rasa's training cache lives in the working directory by default; the workspace is thrown away
+            # after each run, so share the cache ``python -m bot model`` fills: unchanged parts (the dialogue
+            # policies, when only knowledge changed) are not trained again.
+            env.setdefault("RASA_CACHE_DIRECTORY", str(cfg.source_root / ".rasa" / "cache"))
             proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(ROOT), env=env, stdout=asyncio.subprocess.PIPE,
                                                         stderr=asyncio.subprocess.STDOUT)
             model_path: Optional[str] = None

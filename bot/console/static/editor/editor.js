@@ -62,7 +62,9 @@
   async function loadList() {
     var params = new URLSearchParams();
     ["kind", "status", "q"].forEach(function (n) { var v = $("filter-" + n).value.trim(); if (v) { params.set(n, v); } });
+    var seq = state.listSeq = (state.listSeq || 0) + 1;
     var entries = (await api("GET", "/api/editor/entries?" + params.toString())).entries;
+    if (seq !== state.listSeq) { return; }  // a newer filter was typed meanwhile
     var list = $("entry-list");
     list.textContent = "";
     entries.forEach(function (e) {
@@ -137,7 +139,8 @@
       input = el("textarea", {id: id, rows: Math.min(14, Math.max(asList ? 3 : 2, text.split("\n").length + 1)), spellcheck: "false"});
       input.value = text;
     } else {
-      input = el("input", {id: id, type: f.type === "number" ? "number" : "text"});
+      input = el("input", {id: id, type: f.type === "number" ? "number" : "text",
+                           readonly: f.readonly && !state.isNew ? "readonly" : null});
       input.value = value == null ? "" : String(value);
     }
     input.addEventListener("input", function () {

@@ -1,0 +1,92 @@
+"""The /editor page in Debian's Chromium (Playwright) against the real console app, a migrated database and a
+temporary copy of knowledge/: log in, open a programme, change an answer, watch the preview follow, save, see the
+change in the entry's history; a bad value shows its problem next to the field. Screenshots in tests/artifacts/."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.console import auth
+from bot.console.app import create_app
+from bot.settings import Settings
+from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "page-password-1"
+NEW_TEXT = "带上身份证、户口簿和银行卡（页面测试）。"
+
+
+@pytest.fixture
+async def console_url(db_url, tmp_path, monkeypatch):
+    kdir = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", kdir)
+    monkeypatch.setenv("HUIMIN_KNOWLEDGE_DIR", str(kdir))
+    await auth.create_user("page_zhao", "editor", PASSWORD, db_url)
+    settings = Settings(database_url=db_url, rasa_url="http://127.0.0.1:9", rasa_token="t",
+                        secret_key="test-secret", knowledge_dir=kdir)
+    server = TestServer(create_app(settings, watch_interval=0), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), kdir
+    await server.close()
+
+
+async def test_editor_changes_an_answer_in_the_browser(console_url, chromium_path):
+    from playwright.async_api import async_playwright
+
+    url, kdir = console_url
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        page = await browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.set_default_timeout(60000)
+        try:
+            await page.goto(url + "/editor")
+            await page.wait_for_url("**/login**")
+            await page.fill("#username", "page_zhao")
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-button")
+            await page.wait_for_url("**/editor")
+            await page.wait_for_selector("#me:has-text('page_zhao')")
+
+            await page.fill("#filter-q", "吃低保")
+            await page.wait_for_selector("#list-count:has-text('共 1 条')")
+            assert "最低生活保障" in await page.text_content("#entry-list")
+            await page.click("#entry-list button[data-entry='program:dibao']")
+            materials = page.locator("#f-aspects-materials")
+            await materials.wait_for()
+            await page.wait_for_selector(".answer[data-aspect='materials']")
+            old_answer = await page.text_content(".answer[data-aspect='materials'] .text")
+            assert NEW_TEXT not in old_answer
+            await page.screenshot(path=str(ARTIFACTS / "editor_entry.png"), full_page=True)
+
+            await materials.fill(NEW_TEXT)
+            await page.wait_for_selector(f".answer[data-aspect='materials'] .text:has-text('{NEW_TEXT}')")
+            assert NEW_TEXT not in (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")  # not saved yet
+            await page.screenshot(path=str(ARTIFACTS / "editor_preview.png"), full_page=True)
+
+            # A required field left empty: the problem appears next to that field, and nothing is saved.
+            await page.fill("#f-short_name", "")
+            await page.click("#save")
+            await page.wait_for_selector("#f-short_name-problem:not(:empty)")
+            assert await page.get_attribute("#f-short_name", "aria-invalid") == "true"
+            assert NEW_TEXT not in (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+            await page.screenshot(path=str(ARTIFACTS / "editor_problem.png"), full_page=True)
+
+            await page.fill("#f-short_name", "低保")
+            await page.click("#save")
+            await page.wait_for_selector("#messages:has-text('已保存')")
+            assert NEW_TEXT in (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+
+            await page.click("#show-history")
+            item = page.locator("#history-list li").first
+            await item.wait_for()
+            assert "page_zhao" in await item.text_content()
+            await item.locator("summary").click()
+            await page.wait_for_selector(f"#history-list pre.diff .add:has-text('{NEW_TEXT}')")
+            await page.screenshot(path=str(ARTIFACTS / "editor_history.png"), full_page=True)
+        finally:
+            await browser.close()

@@ -203,6 +203,13 @@ def test_locality_overlay_gives_local_figure_first(kb):
     assert "【广州】" not in plain.text and "30 个工作日" in plain.text
 
 
+def test_unverified_local_figures_are_marked_and_verified_ones_offered_first(kb):
+    answer = render_answer(kb, "disability_care", "amount", "chongqing")
+    assert "110 元" in answer.text and answer.text.rstrip().endswith("待核实")
+    # Guangzhou's figure is verified, Chongqing's is not: the "local figures" button leads to Guangzhou.
+    assert render_answer(kb, "disability_care", "amount").buttons[0]["title"] == "看广州的规定"
+
+
 def test_unverified_entry_and_group_footer(kb):
     answer = render_answer(kb, "elderly_service_subsidy", "eligibility")
     assert answer.text.rstrip().endswith("待核实") and answer.verified is False

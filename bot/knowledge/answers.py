@@ -131,8 +131,14 @@ def _has_aspect(kb: KnowledgeBase, program: Program, aspect: str, locality: Opti
 
 def _localities_with(kb: KnowledgeBase, program: Program, aspect: str) -> List[Locality]:
     ids = [program.id] + list(program.members)
-    return [loc for loc in kb.localities.values()
-            if any(pid in loc.programs and aspect in loc.programs[pid].aspects for pid in ids)]
+    found = []
+    for loc in kb.localities.values():
+        entries = [loc.programs[pid] for pid in ids if pid in loc.programs and aspect in loc.programs[pid].aspects]
+        if entries:
+            verified = all(e.review.aspect_verified(aspect) for e in entries)
+            found.append((not verified, loc.id, loc))
+    # Verified local figures first: the button should lead to the most reliable example.
+    return [loc for _, _, loc in sorted(found, key=lambda t: t[:2])]
 
 
 def _next_buttons(kb: KnowledgeBase, program: Program, aspect: str, locality: Optional[Locality]

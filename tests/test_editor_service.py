@@ -183,14 +183,14 @@ async def test_raw_save_reports_yaml_errors_with_the_line(svc, kdir):
     assert changed_lines(result.revision["diff"])[1].startswith("+# 编辑器原文测试：")
 
 
-def test_cached_reader_matches_the_loader(kdir):
-    from bot.knowledge import loader
+def test_evaluation_reports_exactly_what_kb_check_reports(kdir):
+    from bot.knowledge.check import check_knowledge
 
-    a, b = [], []
-    direct = loader.read_documents(kdir, a)
-    for _ in range(2):  # the second round comes from the cache
-        cached = kb.read_documents_cached(kdir, b)
-    assert [str(p) for p in a] == [str(p) for p in b[:len(a)]]
-    assert loader._plain(direct.programs) == loader._plain(cached.programs)
-    assert loader._plain(direct.service_list) == loader._plain(cached.service_list)
-    assert loader._plain(direct.localities) == loader._plain(cached.localities)
+    path = kdir / "programs" / "dibao.yml"
+    broken = path.read_text(encoding="utf-8").replace("short_name: 低保", "short_name: ''", 1)
+    assert broken != path.read_text(encoding="utf-8")
+    ours = kb.evaluate(kdir, "programs/dibao.yml", broken, with_export=False)
+    theirs = check_knowledge(kdir, overrides={path: broken})
+    assert ours.kb is None and ours.problems
+    assert [(p.line, p.message) for p in ours.problems] == [(p.line, p.message) for p in theirs]
+    assert {p.file for p in ours.problems} == {"programs/dibao.yml"}

@@ -81,58 +81,14 @@ def _export(kb) -> Dict[str, bytes]:
         return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-# Parsed documents of unchanged files: (resolved path) → ((mtime_ns, size), document, parse problems).
-# Round-trip parsing every file for every keystroke of a preview would take seconds.
-_parsed: Dict[Path, Tuple[Tuple[int, int], Any, list]] = {}
-
-
-def read_documents_cached(directory: Path, problems: list, overrides: Optional[Dict[Path, str]] = None):
-    """``bot.knowledge.loader.read_documents`` with unchanged files' parses reused (the same files, the same
-    parser; ``tests/test_editor_service.py`` checks both give the same result). Documents are read-only."""
-    from bot.knowledge import loader
-
-    directory = Path(directory)
-    overrides = {Path(p).resolve(): t for p, t in (overrides or {}).items()}
-    paths = set(p.resolve() for p in loader.knowledge_files(directory)) | set(overrides)
-
-    def load(path: Path) -> Any:
-        rp = path.resolve()
-        if rp in overrides:
-            return loader.parse_yaml(path, problems, overrides[rp])
-        try:
-            st = rp.stat()
-            sig = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            return loader.parse_yaml(path, problems)
-        hit = _parsed.get(rp)
-        if hit is not None and hit[0] == sig:
-            problems.extend(hit[2])
-            return hit[1]
-        own: list = []
-        doc = loader.parse_yaml(path, own)
-        _parsed[rp] = (sig, doc, own)
-        problems.extend(own)
-        return doc
-
-    docs = loader.Documents(directory)
-    docs.aspects = load(directory / loader.ASPECTS_FILE)
-    docs.templates = load(directory / loader.TEMPLATES_FILE)
-    docs.service_list = load(directory / loader.SERVICE_LIST_FILE)
-    for sub, target in ((loader.PROGRAMS_DIR, docs.programs), (loader.LOCALITIES_DIR, docs.localities)):
-        folder = (directory / sub).resolve()
-        for path in sorted(p for p in paths if p.parent == folder and p.suffix == ".yml"):
-            target[path] = load(path)
-    return docs
-
-
 def _evaluate_dir(root: Path, overrides: Optional[Dict[Path, str]], extras: bool,
                   with_export: bool) -> Evaluation:
     """``kb check``'s steps (read, validate, the registered extra checks), then build, as the loader does."""
     from bot.knowledge.check import extra_problems
-    from bot.knowledge.loader import build_knowledge, validate_documents
+    from bot.knowledge.loader import build_knowledge, read_documents, validate_documents
 
     raw: list = []
-    docs = read_documents_cached(root, raw, overrides)
+    docs = read_documents(root, raw, overrides)  # unchanged files come from the loader's parse cache
     validate_documents(docs, raw)
     kb = None
     if not raw:

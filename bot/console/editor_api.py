@@ -226,6 +226,12 @@ async def editor_training_job(request: web.Request) -> web.Response:
     return web.json_response({"job": job})
 
 
+async def _start_sync(app: web.Application) -> None:
+    # Consoles with their own copy of knowledge/ follow the others' saves (HUIMIN_KNOWLEDGE_SYNC=db).
+    from bot.editor.publish import start_sync_from_env
+    start_sync_from_env(Path(app["settings"].knowledge_dir))
+
+
 async def _close_trainer(app: web.Application) -> None:
     await app["editor_trainer"].close()
 
@@ -253,6 +259,7 @@ def add_editor_api_routes(app: web.Application) -> None:
     bodies = app.get("openapi_bodies") or {}
     bodies.update(OPENAPI_BODIES)
     app["openapi_bodies"] = bodies
+    app.on_startup.append(_start_sync)
     app.on_cleanup.append(_close_trainer)
     r = app.router
     r.add_get("/api/editor/kinds", editor_kinds)

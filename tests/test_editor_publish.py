@@ -1,0 +1,35 @@
+"""Edits reach replicas that keep their own copy of knowledge/ (HUIMIN_KNOWLEDGE_SYNC=db): a save through the
+editor on one copy is written into another copy by the sync, and that copy's KnowledgeStore serves the new
+answer; a second pass with nothing new writes nothing."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bot.editor.publish import KnowledgeSync
+from bot.editor.service import EditorService
+from bot.knowledge import answers
+from bot.knowledge.loader import KnowledgeStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_a_replica_with_its_own_copy_follows_the_editor(db_url, tmp_path):
+    console_copy, replica_copy = tmp_path / "console" / "knowledge", tmp_path / "replica" / "knowledge"
+    shutil.copytree(ROOT / "knowledge", console_copy)
+    shutil.copytree(ROOT / "knowledge", replica_copy)
+    store = KnowledgeStore(replica_copy, min_interval=0)
+    assert "（复制品同步测试）" not in answers.render_answer(store.get(), "dibao", "materials").text
+
+    svc = EditorService(console_copy, db_url)
+    entry = svc.get_entry("program", "dibao")
+    data = entry["data"]
+    data["aspects"]["materials"] = "带身份证（复制品同步测试）。"
+    await svc.save("program", "dibao", data, entry["version"], "zhao")
+
+    sync = KnowledgeSync(replica_copy, db_url)
+    assert sync.sync_once() == 1
+    assert (replica_copy / "programs" / "dibao.yml").read_bytes() == (console_copy / "programs" / "dibao.yml").read_bytes()
+    assert "带身份证（复制品同步测试）。" in answers.render_answer(store.get(), "dibao", "materials").text
+    assert sync.sync_once() == 0
+    sync.engine.dispose()

@@ -27,6 +27,10 @@ class Resident:
 
         @self.sio.on("session_confirm")
         async def _confirm(data):
+            # The server issues (or confirms) the session id; it is the conversation id from now on.
+            confirmed = data.get("session_id") if isinstance(data, dict) else data
+            if confirmed:
+                self.session_id = confirmed
             self._confirmed.set()
 
     async def connect(self) -> None:

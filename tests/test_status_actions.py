@@ -272,3 +272,17 @@ async def test_ten_minute_window_for_follow_ups(demo_db):
     form.slots["status_verified_no"], form.slots["status_verified_at"] = NO_101, time.time() - 601
     late = await form.say(f"查询 {NO_101}", intent="check_status")
     assert late.said == ["utter_ask_status_form_status_answer"]
+
+
+def test_every_status_has_resident_wording_and_gaps_are_reported(tmp_path):
+    from bot.applications.status_text import check, kb_check
+    from bot.settings import get_settings
+
+    assert check(get_settings().knowledge_dir) == []
+    broken = (get_settings().knowledge_dir / "application_status.yml").read_text(encoding="utf-8")
+    broken = broken.replace("  approved:", "  approved_typo:").replace("{program}要多久", "{programme}要多久")
+    (tmp_path / "application_status.yml").write_text(broken, encoding="utf-8")
+    problems = [p.message for p in kb_check(tmp_path)]
+    assert "application_status.yml: status 'approved' has no text" in problems
+    assert "application_status.yml: unknown status 'approved_typo'" in problems
+    assert any("only {program} and {note}" in p for p in problems)

@@ -66,3 +66,13 @@ def check(knowledge_dir: Optional[Path] = None) -> List[str]:
         if "{note}" in text.meaning:
             problems.append(f"{FILE_NAME}: status '{code}': {{note}} belongs in with_note, not meaning")
     return problems
+
+
+def kb_check(knowledge_dir: Path) -> list:
+    """Registered with ``python -m bot kb check`` (bot/knowledge/check.py EXTRA_CHECKS)."""
+    from bot.knowledge.schema import Problem
+
+    path = Path(knowledge_dir) / FILE_NAME
+    if not path.exists():
+        return [Problem(str(path), 1, "申请进度说明文件不存在（每个状态的含义和下一步）")]
+    return [Problem(str(path), 1, message) for message in check(knowledge_dir)]

@@ -16,7 +16,7 @@ from bot.booking.when import When, parse
 from bot.privacy import MOBILE_RE, keyed_hash, mask_phone, to_halfwidth
 
 PHONE_PURPOSE = "booking_phone"
-CODE_RE = re.compile(r"YY\d{11}", re.IGNORECASE)
+CODE_RE = re.compile(r"YY\d{11,14}", re.IGNORECASE)
 
 _HOME_WORDS = ("上门", "来家里", "到家里", "到家", "家里来", "来我家", "送到家", "送饭", "送餐", "在家", "派人来", "派个人来")
 _SITE_WORDS = ("到服务站", "去服务站", "到站里", "去站里", "站里", "到中心", "去中心", "服务站", "服务中心", "堂食",

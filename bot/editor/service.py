@@ -413,21 +413,14 @@ class EditorService:
         async with session_scope(self.db_url) as s:
             revs = (await s.execute(sa.select(Revision).where(Revision.entry_key == key)
                                     .order_by(Revision.id))).scalars().all()
-        base_text = None
-        for r in revs:
-            if r.after_version == base_version:
-                base_text = r.after_text
+        base_text, start = None, None
+        for i, r in enumerate(revs):
+            if r.after_version == base_version:  # the latest time the entry looked like what this editor saw
+                base_text, start = r.after_text, i + 1
             elif r.before_version == base_version and base_text is None:
-                base_text = r.before_text
-        later = []
-        seen_base = False
-        for r in revs:
-            if seen_base:
-                later.append({"user": r.user_name, "at": _utc(r.created_at), "action": r.action})
-            if r.after_version == base_version or r.before_version == base_version:
-                seen_base = True
-                if r.before_version == base_version and r.after_version != base_version:
-                    later.append({"user": r.user_name, "at": _utc(r.created_at), "action": r.action})
+                base_text, start = r.before_text, i
+        later = [{"user": r.user_name, "at": _utc(r.created_at), "action": r.action}
+                 for r in (revs[start:] if start is not None else [])]
         diff = yamlio.unified_diff(base_text, current_text, f"{key}") if base_text is not None else None
         return {"diff": diff, "changes": later, "current_text": current_text}
 

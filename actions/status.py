@@ -24,7 +24,6 @@ from bot.log_redaction import install_record_redaction
 # The action server configures logging before it imports the actions: mask personal numbers from here on.
 install_record_redaction()
 
-FORM = "status_form"
 VERIFIED = "verified"
 # A verified resident may look again without a second factor for this long (same conversation).
 VERIFIED_WINDOW_SECONDS = 600
@@ -74,7 +73,9 @@ class ValidateStatusForm(FormValidationAction):
 
     async def extract_application_no(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                      domain: DomainDict) -> Dict[Text, Any]:
-        requested = tracker.get_slot("requested_slot") if tracker.active_loop_name == FORM else None
+        # No requested slot yet: the form is being activated by this message (Rasa already marks the loop
+        # active in the tracker it sends, so the active loop cannot tell).
+        requested = tracker.get_slot("requested_slot")
         text = _text(tracker)
         found = find_application_no(text, whole_message_is_number=requested == "application_no")
         if found is None and (entity := _entity(tracker, "application_no")):
@@ -84,7 +85,7 @@ class ValidateStatusForm(FormValidationAction):
         if requested == "application_no" and looks_like_answer_attempt(text):
             # Meant as a number but not one: validate_application_no explains (never echoing it).
             return {"application_no": text}
-        if tracker.active_loop_name != FORM and not tracker.get_slot("application_no"):
+        if requested is None and not tracker.get_slot("application_no"):
             # A new lookup shortly after a verified one: the same application, no second factor again.
             number = verified_number(tracker)
             if number:
@@ -93,7 +94,7 @@ class ValidateStatusForm(FormValidationAction):
 
     async def extract_status_answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> Dict[Text, Any]:
-        if tracker.active_loop_name != FORM or tracker.get_slot("requested_slot") != "status_answer":
+        if tracker.get_slot("requested_slot") != "status_answer":
             return {}
         text = _text(tracker)
         if find_application_no(text):  # a corrected application number, handled by extract_application_no

@@ -56,8 +56,8 @@ class FormTurns:
         latest = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": []}
         events = [{"event": "user", "text": text, "parse_data": latest},
                   {"event": "action", "name": "status_form"}]
-        return Tracker(self.sender, dict(self.slots), latest, events, False, None,
-                       {"name": "status_form"} if self.active else {},
+        # Like Rasa, the loop is already marked active in the tracker sent at activation.
+        return Tracker(self.sender, dict(self.slots), latest, events, False, None, {"name": "status_form"},
                        "action_listen" if after_listen else "action_answer_knowledge")
 
     async def say(self, text: str, intent: str = "inform") -> Turn:

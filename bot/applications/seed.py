@@ -1,6 +1,6 @@
 """Demo application records for ``make run`` (idempotent: re-importing the same file changes nothing).
 
-The demo applicants are fictitious; their verification answers are listed in the README's demo section.
+The demo applicants are fictitious; their verification answers are in demo/README.md.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ bot/domain/status.yml and knowledge/application_status.yml.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from datetime import datetime
@@ -23,6 +24,7 @@ from bot.log_redaction import install_record_redaction
 
 # The action server configures logging before it imports the actions: mask personal numbers from here on.
 install_record_redaction()
+logger = logging.getLogger(__name__)
 
 VERIFIED = "verified"
 # A verified resident may look again without a second factor for this long (same conversation).
@@ -70,6 +72,17 @@ def _end_form() -> Dict[Text, Any]:
 class ValidateStatusForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_status_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        # An exception here would make rasa-sdk answer 500 with the whole tracker (the typed answer included)
+        # echoed into Rasa's error log: end the lookup politely instead.
+        try:
+            return await super().run(dispatcher, tracker, domain)
+        except Exception:
+            logger.exception("status lookup failed; the lookup is ended")
+            dispatcher.utter_message(response="utter_status_unavailable")
+            return [SlotSet(k, v) for k, v in _end_form().items()]
 
     async def extract_application_no(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                      domain: DomainDict) -> Dict[Text, Any]:
@@ -146,17 +159,25 @@ class ActionStatusResult(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[Dict[Text, Any]]:
+        reset = [SlotSet("application_no", None), SlotSet("status_answer", None)]
+        try:
+            return await self._show(dispatcher, tracker) + reset
+        except Exception:
+            logger.exception("showing the application status failed")
+            dispatcher.utter_message(response="utter_status_unavailable")
+            return reset
+
+    async def _show(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[Text, Any]]:
         from bot.applications.records import get_application, last_status_change
         from bot.applications.status_text import load_status_texts
 
-        reset = [SlotSet("application_no", None), SlotSet("status_answer", None)]
         number = verified_number(tracker)
         if not number or tracker.get_slot("status_answer") != VERIFIED:
-            return reset
+            return []
         app = await get_application(number)
         if app is None:  # removed since verification
             dispatcher.utter_message(response="utter_status_unavailable")
-            return reset
+            return []
         change = await last_status_change(app.id)
         changed = change.changed_at if change else app.updated_at
         program = _catalogue().name(app.program_id)
@@ -168,7 +189,7 @@ class ActionStatusResult(Action):
             changed=f"{changed.year}年{changed.month}月{changed.day}日",
             meaning=text.render(program, app.note) if text else "",
         )
-        return reset
+        return []
 
 
 class ActionStatusCancel(Action):

@@ -286,3 +286,11 @@ def test_every_status_has_resident_wording_and_gaps_are_reported(tmp_path):
     assert "application_status.yml: status 'approved' has no text" in problems
     assert "application_status.yml: unknown status 'approved_typo'" in problems
     assert any("only {program} and {note}" in p for p in problems)
+
+
+async def test_a_database_failure_ends_the_lookup_politely(tmp_path, monkeypatch):
+    # No migrated tables: every query fails. The resident gets a clear message, not a 500 with the tracker.
+    monkeypatch.setenv("HUIMIN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    form = FormTurns("resident-14")
+    turn = await form.say(f"查询 {NO_101}", intent="check_status")
+    assert turn.said == ["utter_status_unavailable"] and turn.done

@@ -65,6 +65,7 @@ class _Block:
     text: str
     sources: Tuple[Source, ...]
     review: Review
+    local: bool = False
 
 
 def _footer(kb: KnowledgeBase, blocks: Sequence[_Block], aspect: Optional[str]) -> Tuple[str, Optional[bool]]:
@@ -102,7 +103,7 @@ def _blocks_for(kb: KnowledgeBase, program: Program, aspect: str, locality: Opti
     blocks: List[_Block] = []
     if local_text:
         texts.append(_fill(kb, "answer.locality_block", locality_name=locality.short_name, text=local_text))
-        blocks.append(_Block(local_text, local.sources, local.review))
+        blocks.append(_Block(local_text, local.sources, local.review, local=True))
         if national_text:
             texts.append(_fill(kb, "answer.national_block", text=national_text))
     elif national_text:
@@ -199,6 +200,8 @@ def render_answer(kb: KnowledgeBase, program_id: str, aspect: Optional[str], loc
     if not blocks:
         parts.append(_missing(kb, program, aspect, locality))
     if aspect == "amount":
+        if locality is not None and not any(b.local for b in blocks):
+            parts.append(_fill(kb, "answer.no_local_amount", locality_name=locality.short_name))
         parts.append(_fill(kb, "answer.amount_notice"))
     footer, verified = _footer(kb, blocks, aspect)
     if footer:

@@ -32,6 +32,7 @@ TEMPLATE_FIELDS: Dict[str, Set[str]] = {
     "answer.national_block": {"text"},
     "answer.member_block": {"member_name", "text"},
     "answer.amount_notice": set(),
+    "answer.no_local_amount": {"locality_name"},
     "answer.redirect_notice": {"program_name", "department"},
     "answer.missing_aspect": {"program_name", "aspect_label"},
     "answer.missing_aspect_local": {"program_name", "aspect_label", "locality_name", "contact"},

@@ -56,4 +56,5 @@ def test_out_of_scope_recall(summary):
     oos = summary["out_of_scope"]
     assert oos["n"] >= 600  # held-out OOS lines + the 667 SMP2017 test utterances
     accepted = [e for e in summary["errors"] if e["gold"] == "out_of_scope"]
-    assert oos["recall"] >= MIN_OOS_RECALL, f"OOS recall {oos['recall']}; accepted as in scope: {accepted}"
+    # Strict: only out_of_scope / nlu_fallback count, even for SMP2017 chit-chat the bot could answer itself.
+    assert oos["recall"] >= MIN_OOS_RECALL, f"OOS recall {oos['recall']}; accepted: {accepted}"

@@ -228,3 +228,13 @@ async def test_file_level_problems_raise(db_url):
         await import_csv(b"", url=db_url)
     with pytest.raises(ImportFileError, match="header"):
         await import_csv("编号,姓名\n".encode("gbk"), url=db_url)
+
+
+def test_cli_show_is_masked_and_lists_the_history(db_url, tmp_path):
+    path = write_csv(tmp_path, good_rows()[:1], name="one.csv")
+    assert run_cli(db_url, "import", str(path)).returncode == 0
+    shown = run_cli(db_url, "show", "gz2026-000001")
+    assert shown.returncode == 0, shown.stderr
+    assert "张*国" in shown.stdout and "139****0001" in shown.stdout and "最低生活保障 (dibao)" in shown.stdout
+    assert ID_A not in shown.stdout and PHONE_A not in shown.stdout and "created" in shown.stdout
+    assert run_cli(db_url, "show", "GZ404").returncode == 1

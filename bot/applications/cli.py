@@ -49,7 +49,12 @@ async def _show(args) -> int:
     finally:
         await dispose_engines()
     print(f"application  {app.application_no}")
-    print(f"programme    {app.program_id}")
+    try:
+        from bot.applications.programs import ProgramCatalogue
+        program = f"{ProgramCatalogue.load().name(app.program_id)} ({app.program_id})"
+    except Exception:  # the record is still worth showing without the knowledge base
+        program = app.program_id
+    print(f"programme    {program}")
     print(f"applicant    {app.name_masked}")
     print(f"ID number    {app.id_masked}")
     print(f"mobile       {app.phone_masked}")
@@ -71,11 +76,14 @@ def register(sub) -> None:
     imp = asub.add_parser("import", help="import (or re-import) a CSV export of application records",
                           description="Import application records. Every row is checked first; if any row is "
                                       "invalid nothing is imported (exit 1) unless --skip-invalid. "
-                                      + COLUMNS_HELP)
+                                      + COLUMNS_HELP,
+                          epilog="exit codes: 0 imported; 1 invalid rows, nothing imported; "
+                                 "2 the file cannot be read (missing, encoding, header)")
     imp.add_argument("file", help="the CSV file")
     imp.add_argument("--skip-invalid", action="store_true",
                      help="import the valid rows and report the invalid ones instead of importing nothing")
     imp.set_defaults(handler=_import)
-    show = asub.add_parser("show", help="show one application (masked) and its history, for staff")
+    show = asub.add_parser("show", help="show one application (masked) and its history, for staff",
+                           epilog="exit codes: 0 shown; 1 no such application")
     show.add_argument("number", help="the application number")
     show.set_defaults(handler=_show)

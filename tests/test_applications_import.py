@@ -221,6 +221,9 @@ async def test_an_older_export_cannot_roll_back_a_newer_record(db_url, tmp_path)
         "an older export cannot overwrite it"]
     apps = await all_applications(db_url)
     assert set(apps) == {"GZ2026000001"} and apps["GZ2026000001"].status == "approved"
+    # One run reports both kinds of problem: a bad row and a stale one.
+    report = await import_csv(write_csv(tmp_path, good_rows() + [BAD_ROWS[7][0]], name="both.csv"), url=db_url)
+    assert [e.line for e in report.errors] == [2, 5] and not report.imported
 
 
 async def test_file_level_problems_raise(db_url):

@@ -350,8 +350,7 @@ async def import_csv(source: Union[str, Path, bytes], *, url: Optional[str] = No
     text, encoding = decode(data)
     records, errors, rows = parse(text, resolve_program)
     report = ImportReport(encoding=encoding, rows=rows, errors=errors)
-    if errors and not skip_invalid:
-        return report
+    # Even with invalid rows, the valid ones are checked against the database, so one run reports everything.
     await _write(records, errors, report, f"import {source_name or 'upload'}"[:250], skip_invalid, url,
                  now or datetime.now().replace(microsecond=0))
     return report

@@ -58,6 +58,12 @@ def _text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 
 
+def _meant_as_number(tracker: Tracker) -> bool:
+    """A number, not a question with a figure in it ("80岁以上能领多少" is answered, not taken as a number)."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return looks_like_answer_attempt(_text(tracker), min_digits=1 if intent == "inform" else 4)
+
+
 def _entity(tracker: Tracker, name: str) -> Optional[str]:
     for entity in (tracker.latest_message or {}).get("entities") or []:
         if entity.get("entity") == name and entity.get("value"):
@@ -95,7 +101,7 @@ class ValidateStatusForm(FormValidationAction):
             found = canonical_application_no(entity)
         if found:
             return {"application_no": found}
-        if requested == "application_no" and looks_like_answer_attempt(text):
+        if requested == "application_no" and _meant_as_number(tracker):
             # Meant as a number but not one: validate_application_no explains (never echoing it).
             return {"application_no": text}
         if requested is None and not tracker.get_slot("application_no"):
@@ -112,7 +118,7 @@ class ValidateStatusForm(FormValidationAction):
         text = _text(tracker)
         if find_application_no(text):  # a corrected application number, handled by extract_application_no
             return {}
-        return {"status_answer": text} if looks_like_answer_attempt(text) else {}
+        return {"status_answer": text} if _meant_as_number(tracker) else {}
 
     async def validate_application_no(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: DomainDict) -> Dict[Text, Any]:

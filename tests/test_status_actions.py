@@ -245,6 +245,8 @@ async def test_knowledge_question_in_the_middle_is_not_an_answer_and_the_form_re
     assert interrupted.rejected and interrupted.said == []
     resumed = await form.resume(question)
     assert resumed.said == ["utter_ask_status_form_status_answer"]
+    # A question with a figure in it is a question too, not a mistyped answer.
+    assert (await form.say("80岁以上能领多少钱", intent="ask_amount")).rejected
     assert await failures(demo_db) == {}
     assert (await form.say(LAST6_101)).said == ["utter_status_result"]
 

@@ -86,6 +86,10 @@ def parse_answer(text: str) -> Optional[Answer]:
     return None
 
 
-def looks_like_answer_attempt(text: str) -> bool:
-    """The reply contains digits, so it was meant as an answer (even if mistyped)."""
-    return bool(re.search(r"\d", fold(text)))
+def looks_like_answer_attempt(text: str, min_digits: int = 4) -> bool:
+    """The reply contains a run of digits, so it was meant as a number (even if mistyped).
+
+    "80岁以上能领多少" has digits but is a question: callers lower ``min_digits`` only when the NLU says
+    the message is a bare value.
+    """
+    return bool(re.search(r"\d(?:[ \-]?[\dX]){%d,}" % max(0, min_digits - 1), fold(text)))

@@ -58,6 +58,15 @@ def test_normalizer_component_moves_entity_annotations():
     assert text[entity["start"]:entity["end"]] == "13800138000" == entity["value"]
 
 
+def test_normalizer_component_keeps_a_message_that_would_become_empty():
+    from bot.nlu.normalizer import ChineseTextNormalizer
+    from rasa.shared.nlu.training_data.message import Message
+
+    message = Message(data={"text": "👍👍"})
+    ChineseTextNormalizer().process([message])
+    assert message.get("text") == "👍👍"
+
+
 def test_normalizer_component_leaves_button_payloads_alone():
     from bot.nlu.normalizer import ChineseTextNormalizer
     from rasa.shared.nlu.training_data.message import Message

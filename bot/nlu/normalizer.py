@@ -60,7 +60,9 @@ class ChineseTextNormalizer(GraphComponent):
         if not isinstance(text, str) or not text or text.startswith("/"):
             return
         normalized, offsets = normalize_with_offsets(text)
-        if normalized == text:
+        # Nothing left (a lone emoji or sticker): keep the original so the message is still classified
+        # (as a miss, usually) instead of reaching the featurizers empty.
+        if normalized == text or not normalized:
             return
         entities = message.get(ENTITIES)
         if entities:

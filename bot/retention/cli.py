@@ -5,7 +5,13 @@ from __future__ import annotations
 def _run(args) -> int:
     from bot.retention.run import run
 
-    counts = run(dry_run=args.dry_run)
+    import sys
+
+    try:
+        counts = run(dry_run=args.dry_run)
+    except ValueError as exc:  # a retention period that is not a number of days
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
     verb = "would remove" if args.dry_run else "removed/anonymised"
     for name, n in counts.items():
         print(f"{name}: {verb} {n}")

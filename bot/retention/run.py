@@ -4,12 +4,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional
 
 import sqlalchemy as sa
 
 from bot.db import to_sync_url
-from bot.retention.policies import CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS, POLICIES
+from bot.retention.policies import CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS, POLICIES, Policy
 from bot.settings import get_settings
 
 
@@ -45,7 +45,29 @@ def expire_conversations(tracker_db_url: str, days: int, now: Optional[float] = 
         engine.dispose()
 
 
-def apply_policies(database_url: str, now: Optional[dt.datetime] = None, dry_run: bool = False) -> Dict[str, int]:
+def _cutoff(column: sa.Column, policy: Policy, now: dt.datetime):
+    """The cutoff in the column's own terms: Unix seconds, an aware UTC time (PostgreSQL timestamptz) or a
+    naive UTC time (naive columns and SQLite, which stores both as the same text)."""
+    cutoff = now - dt.timedelta(days=policy.days())
+    if policy.epoch:
+        return int(cutoff.replace(tzinfo=dt.timezone.utc).timestamp())
+    if getattr(column.type, "timezone", False):
+        return cutoff.replace(tzinfo=dt.timezone.utc)
+    return cutoff
+
+
+def _not_yet_anonymised(table: sa.Table, values: Dict[str, object]):
+    """Rows already blanked are not counted (or rewritten) again on the next daily run."""
+    pending = []
+    for name, value in values.items():
+        col = table.c[name]
+        pending.append(col.isnot(None) if value is None else sa.and_(col.isnot(None), col != value))
+    return sa.or_(*pending)
+
+
+def apply_policies(database_url: str, now: Optional[dt.datetime] = None, dry_run: bool = False,
+                   policies: Iterable[Policy] = POLICIES) -> Dict[str, int]:
+    """``now`` is naive UTC. Returns the number of rows deleted/anonymised (or that would be) per policy."""
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     counts: Dict[str, int] = {}
     if _missing_sqlite_file(database_url):
@@ -54,21 +76,24 @@ def apply_policies(database_url: str, now: Optional[dt.datetime] = None, dry_run
     try:
         with engine.begin() as conn:
             inspector = sa.inspect(conn)
-            for policy in POLICIES:
+            for policy in policies:
                 if not inspector.has_table(policy.table):
                     continue
                 table = sa.Table(policy.table, sa.MetaData(), autoload_with=conn)
-                condition = table.c[policy.timestamp_column] < now - dt.timedelta(days=policy.days())
+                column = table.c[policy.timestamp_column]
+                condition = sa.and_(column.isnot(None), column < _cutoff(column, policy, now))
                 if policy.where:
                     condition = sa.and_(condition, sa.text(policy.where))
+                if policy.anonymise:
+                    condition = sa.and_(condition, _not_yet_anonymised(table, policy.anonymise))
                 if dry_run:
                     stmt = sa.select(sa.func.count()).select_from(table).where(condition)
-                    counts[policy.table] = conn.execute(stmt).scalar() or 0
+                    counts[policy.name] = conn.execute(stmt).scalar() or 0
                 elif policy.anonymise:
-                    counts[policy.table] = conn.execute(
+                    counts[policy.name] = conn.execute(
                         sa.update(table).where(condition).values(**policy.anonymise)).rowcount
                 else:
-                    counts[policy.table] = conn.execute(sa.delete(table).where(condition)).rowcount
+                    counts[policy.name] = conn.execute(sa.delete(table).where(condition)).rowcount
     finally:
         engine.dispose()
     return counts
@@ -76,7 +101,7 @@ def apply_policies(database_url: str, now: Optional[dt.datetime] = None, dry_run
 
 def run(dry_run: bool = False) -> Dict[str, int]:
     settings = get_settings()
-    days = int(os.environ.get(CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS))
+    days = Policy("conversations", "events", "timestamp", CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS).days()
     counts = {"conversations": expire_conversations(settings.tracker_db_url, days, dry_run=dry_run)}
     counts.update(apply_policies(settings.database_url, dry_run=dry_run))
     return counts

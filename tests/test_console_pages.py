@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
 from tests.handoff_helpers import Resident, Staff, ensure_staff_user
 
-pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(1800)]
 PASSWORD = "page-password-1"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.handoff_helpers import Resident, Staff, ensure_staff_user
 
-pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
 PASSWORD = "e2e-password-1"
 
 

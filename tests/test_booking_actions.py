@@ -364,3 +364,14 @@ async def test_replayed_confirmation_books_once(db_url):
     codes = re.findall(r"YY\d{11}", chat.text())
     assert len(set(codes)) == 1 and len(await booked_rows(db_url)) == 1
     assert first == second
+
+
+async def test_a_date_given_when_the_address_was_asked_is_kept(db_url):
+    chat = Chat()
+    await chat.say("我想约上门助浴", "book_service")
+    said = await chat.say("后天上午")
+    assert chat.slots["booking_date"] == "2026-12-04" and chat.slots["booking_part"] == "morning"
+    assert said == ["utter_ask_booking_address"] and chat.slots["booking_address"] is None
+    said = await chat.say("白下路100号")
+    assert said == ["utter_ask_booking_time_choose"]
+    assert [b["title"].split()[-1] for b in chat.buttons()] == ["9:00"]

@@ -115,14 +115,21 @@ def understand(message: Message, catalogue: Catalogue, now: dt.datetime,
     elif requested == "booking_phone" and len(re.sub(r"\D", "", plain)) >= 5:
         u.phone_invalid = True
 
-    # Free text answers are only taken as such when that is what we asked for.
+    # Free text answers are only taken as such when that is what we asked for. When we asked for an address or
+    # a name but the answer is a date/time ("明天上午"), it is a date/time, not an address ("3号楼" is not a day).
+    when_only = False
     if requested not in ("booking_address", "booking_person", "booking_phone"):
         u.when = when_of(message, now)
+    elif requested != "booking_phone" and plain:
+        w = when_of(message, now)
+        covered = sum(b - a for a, b in w.spans)
+        if not w.empty and covered >= 0.6 * len(re.sub(r"[\s，,。.!！?？]", "", plain)):
+            u.when, when_only = w, True
 
     m = _ADDRESS_RE.search(plain)
     if m:
         u.address = m.group(1)
-    elif requested == "booking_address" and plain and not u.phone_masked:
+    elif requested == "booking_address" and plain and not u.phone_masked and not when_only:
         candidate = _FILLER.sub("", plain).strip()
         if len(candidate) >= 4 and _ADDRESS_HINT.search(candidate):
             u.address = candidate[:200]
@@ -135,7 +142,7 @@ def understand(message: Message, catalogue: Catalogue, now: dt.datetime,
     relation = _RELATION_RE.search(plain)
     if m:
         u.person = m.group(1)
-    elif requested == "booking_person" and plain and not u.phone_masked:
+    elif requested == "booking_person" and plain and not u.phone_masked and not when_only:
         candidate = _FILLER.sub("", plain).strip()
         if 1 <= len(candidate) <= 20 and not re.search(r"\d", candidate):
             u.person = candidate

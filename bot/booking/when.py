@@ -247,10 +247,11 @@ def _find_date(text: str, today: dt.date, spans: List[Tuple[int, int]]):
     return date, alts, amb, text
 
 
-def _find_part(text: str) -> Tuple[Optional[str], Optional[int]]:
+def _find_part(text: str, spans: List[Tuple[int, int]]) -> Tuple[Optional[str], Optional[int]]:
     last = None
     for m in _PART_RE.finditer(text):
         last = m
+        spans.append(m.span())
     if last is None:
         return None, None
     return _PART_OF[last.group(0)], last.end()
@@ -294,7 +295,7 @@ def parse(text: str, now_: Optional[dt.datetime] = None) -> When:
     date, alts, amb, rest = _find_date(text, today, spans)
     ambiguities = list(amb)
 
-    part, part_end = _find_part(rest)
+    part, part_end = _find_part(rest, spans)
     clock = _find_time(rest, spans)
     time_ = None
     if clock:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.console import auth
 from bot.console.app import create_app
+from bot.editor.service import EditorService
 from bot.settings import Settings
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
 
@@ -21,7 +22,7 @@ NEW_TEXT = "带上身份证、户口簿和银行卡（页面测试）。"
 
 
 @pytest.fixture
-async def console_url(db_url, tmp_path, monkeypatch):
+async def console(db_url, tmp_path, monkeypatch):
     kdir = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", kdir)
     monkeypatch.setenv("HUIMIN_KNOWLEDGE_DIR", str(kdir))
@@ -30,19 +31,21 @@ async def console_url(db_url, tmp_path, monkeypatch):
                         secret_key="test-secret", knowledge_dir=kdir)
     server = TestServer(create_app(settings, watch_interval=0), host="127.0.0.1")
     await server.start_server()
-    yield str(server.make_url("")).rstrip("/"), kdir
+    yield str(server.make_url("")).rstrip("/"), kdir, db_url
     await server.close()
 
 
-async def test_editor_changes_an_answer_in_the_browser(console_url, chromium_path):
+async def test_editor_changes_an_answer_in_the_browser(console, chromium_path):
     from playwright.async_api import async_playwright
 
-    url, kdir = console_url
+    url, kdir, db_url = console
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         page = await browser.new_page(viewport={"width": 1500, "height": 1000})
         page.set_default_timeout(60000)
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
             await page.goto(url + "/editor")
             await page.wait_for_url("**/login**")
@@ -88,5 +91,22 @@ async def test_editor_changes_an_answer_in_the_browser(console_url, chromium_pat
             await item.locator("summary").click()
             await page.wait_for_selector(f"#history-list pre.diff .add:has-text('{NEW_TEXT}')")
             await page.screenshot(path=str(ARTIFACTS / "editor_history.png"), full_page=True)
+
+            # Another editor saves meanwhile: this page's next save shows their change instead of overwriting.
+            other = EditorService(kdir, db_url)
+            entry = other.get_entry("program", "dibao")
+            entry["data"]["summary"] += "\n另一位编辑加的一句。"
+            await other.save("program", "dibao", entry["data"], entry["version"], "page_qian")
+            await page.fill("#f-summary", (await page.input_value("#f-summary")) + "\n我加的一句。")
+            await page.click("#save")
+            await page.wait_for_selector("#conflict:visible")
+            assert "page_qian" in await page.text_content("#conflict-who")
+            await page.wait_for_selector("#conflict-diff .add:has-text('另一位编辑加的一句。')")
+            assert "我加的一句" not in (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+            await page.screenshot(path=str(ARTIFACTS / "editor_conflict.png"), full_page=True)
+            await page.click("#conflict-reload")
+            await page.wait_for_selector("#conflict", state="hidden")
+            assert "另一位编辑加的一句。" in await page.input_value("#f-summary")
+            assert errors == []
         finally:
             await browser.close()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.editor_helpers import Editor, ask, eventually
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(3600)]
 
 QUESTION = "办低保要带什么材料"  # one of the programme's own example questions
 

@@ -16,7 +16,7 @@ from bot.console.app import create_app
 from bot.settings import Settings
 from tests.editor_helpers import PASSWORD, Editor, ask, eventually
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW_ALIAS = "阿福补助金"

@@ -32,4 +32,13 @@ async def test_a_replica_with_its_own_copy_follows_the_editor(db_url, tmp_path):
     assert (replica_copy / "programs" / "dibao.yml").read_bytes() == (console_copy / "programs" / "dibao.yml").read_bytes()
     assert "带身份证（复制品同步测试）。" in answers.render_answer(store.get(), "dibao", "materials").text
     assert sync.sync_once() == 0
+
+    # A file this replica has that the editor never saw (a newer deploy) is not replaced by older content.
+    newer = (replica_copy / "programs" / "tekun.yml").read_text(encoding="utf-8") + "# 新版本部署带来的注释\n"
+    entry = svc.get_entry("program", "tekun")
+    entry["data"]["summary"] += "\n编辑器在旧版本上加的一句。"
+    await svc.save("program", "tekun", entry["data"], entry["version"], "zhao")
+    (replica_copy / "programs" / "tekun.yml").write_text(newer, encoding="utf-8")
+    assert sync.sync_once() == 0
+    assert (replica_copy / "programs" / "tekun.yml").read_text(encoding="utf-8") == newer
     sync.engine.dispose()

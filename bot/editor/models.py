@@ -22,6 +22,7 @@ class Revision(Base):
     after_text = sa.Column(sa.Text, nullable=False)
     before_version = sa.Column(sa.String(32), nullable=True)
     after_version = sa.Column(sa.String(32), nullable=False)
+    file_before = sa.Column(sa.Text, nullable=True)                    # the whole file before (replica sync)
     file_after = sa.Column(sa.Text, nullable=False)                    # the whole file as written (replica sync)
     diff = sa.Column(sa.Text, nullable=False)                          # unified diff of the file
     needs_retraining = sa.Column(sa.Boolean, nullable=False, default=False)

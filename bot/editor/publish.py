@@ -43,16 +43,18 @@ class KnowledgeSync:
         self.engine = sa.create_engine(url, pool_pre_ping=True)
         self.seen: Optional[int] = None
 
-    def latest(self) -> Dict[str, Tuple[int, str]]:
-        """file → (revision id, whole file text) of the newest save of each file."""
+    def history(self) -> Dict[str, Tuple[str, set]]:
+        """file → (the newest saved text, every text the file is known to have had before it)."""
+        out: Dict[str, Tuple[str, set]] = {}
         with self.engine.connect() as conn:
-            newest = sa.text("SELECT file, MAX(id) AS id FROM editor_revisions GROUP BY file")
-            ids = {row.file: row.id for row in conn.execute(newest)}
-            if not ids:
-                return {}
-            rows = conn.execute(sa.text("SELECT id, file, file_after FROM editor_revisions WHERE id IN :ids")
-                                .bindparams(sa.bindparam("ids", expanding=True)), {"ids": list(ids.values())})
-            return {row.file: (row.id, row.file_after) for row in rows}
+            rows = conn.execute(sa.text("SELECT file, file_before, file_after FROM editor_revisions ORDER BY id"))
+            for row in rows:
+                _, known = out.get(row.file, ("", set()))
+                if row.file_before is not None:
+                    known.add(row.file_before)
+                known.add(row.file_after)
+                out[row.file] = (row.file_after, known)
+        return out
 
     def sync_once(self) -> int:
         """Write the files that differ; returns how many were written. Cheap when nothing changed."""
@@ -62,7 +64,7 @@ class KnowledgeSync:
             return 0
         written = 0
         root = self.knowledge_dir.resolve()
-        for relpath, (_, text) in self.latest().items():
+        for relpath, (text, known) in self.history().items():
             target = (root / relpath).resolve()
             if root not in target.parents:  # never write outside the knowledge directory
                 log.warning("knowledge sync: ignoring %s (outside %s)", relpath, root)
@@ -71,10 +73,16 @@ class KnowledgeSync:
                 current = target.read_text(encoding="utf-8")
             except FileNotFoundError:
                 current = None
-            if current != text:
-                yamlio.write_atomic(target, text)
-                written += 1
-                log.info("knowledge sync: updated %s from revision database", relpath)
+            if current == text:
+                continue
+            # Fast-forward only: a local file the editor never saw (a newer deploy, a hand edit on this
+            # replica) is left alone rather than overwritten with older saved content.
+            if current is not None and current not in known:
+                log.warning("knowledge sync: %s differs from every saved version; left as it is", relpath)
+                continue
+            yamlio.write_atomic(target, text)
+            written += 1
+            log.info("knowledge sync: updated %s from the editor's saved revisions", relpath)
         self.seen = version
         return written
 

@@ -400,7 +400,8 @@ class EditorService:
                            user_name=user, created_at=_now(), before_text=result["before_text"],
                            after_text=after_text,
                            before_version=catalog.version_of(result["before_text"]) if result["before_text"] else None,
-                           after_version=catalog.version_of(after_text), file_after=entry.text, diff=diff,
+                           after_version=catalog.version_of(after_text), file_before=result["before_file"] or None,
+                           file_after=entry.text, diff=diff,
                            needs_retraining=result["needs_retraining"], restored_from=restored_from, note=note)
             s.add(rev)
             await s.flush()

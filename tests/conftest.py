@@ -133,7 +133,7 @@ def stack(tmp_path_factory, wechat_api) -> Iterator[Stack]:
     procs = processes.start(model, get_settings(), log_dir=log_dir)
     try:
         for p in procs:
-            if not processes.wait_healthy(p.health_url, 600, p.popen)  # loading is slow on a busy 2-core box:
+            if not processes.wait_healthy(p.health_url, 600, p.popen):  # loading is slow on a busy 2-core box
                 logs = "\n".join(f.read_text(errors="replace")[-3000:] for f in log_dir.glob("*.log"))
                 raise RuntimeError(f"{p.name} did not start:\n{logs}")
         s = get_settings()

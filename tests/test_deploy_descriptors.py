@@ -11,7 +11,8 @@ CONTAINER_PORTS = {"rasa": 5005, "actions": 5055, "console": 8080}
 
 
 def _normalise(cmd, port):
-    """Commands differ only in the model path, the port and the token's spelling."""
+    """Commands differ only in the model path, the port, the listening address (loopback on one machine, all
+    interfaces in a container) and the token's spelling."""
     out = []
     for i, part in enumerate(cmd):
         prev = cmd[i - 1] if i else ""
@@ -19,6 +20,8 @@ def _normalise(cmd, port):
             part = "MODEL"
         elif prev == "--port":
             part = "PORT"
+        elif prev in ("--interface", "--host"):
+            part = "HOST"
         elif prev == "--auth-token":
             part = "TOKEN"
         elif part.endswith("python") or part.endswith("python3"):

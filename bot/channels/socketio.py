@@ -15,6 +15,7 @@ import logging
 import re
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional
+from urllib.parse import urlparse
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
@@ -25,10 +26,48 @@ logger = logging.getLogger(__name__)
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
+def _share_rooms_through_redis(sio: Any) -> None:
+    """With several Rasa replicas, a staff reply relayed through the HTTP API (``output_channel=latest``) may run
+    on a replica that does not hold the resident's socket: with HUIMIN_REDIS_URL set, emits go through Redis
+    pub/sub and reach the socket on whichever replica holds it. Must run before the first connection."""
+    from bot.settings import get_settings
+
+    redis_url = get_settings().redis_url
+    if not redis_url:
+        return
+    import socketio
+
+    # Pub/sub channels ignore Redis database numbers: name the channel after the database, so that
+    # deployments sharing one Redis server on different databases do not receive each other's emits.
+    db = (urlparse(redis_url).path or "/0").lstrip("/") or "0"
+    manager = socketio.AsyncRedisManager(redis_url, channel=f"huimin-socketio-{db}")
+    sio.manager = manager
+    manager.set_server(sio)
+    sio.manager_initialized = False
+
+
+def _subscribe_at_start(bp: Blueprint, sio: Any) -> None:
+    """python-socketio subscribes lazily, on the first connection, in a background task: the first emits to
+    that socket (``session_confirm``) could be published before the subscription exists and be lost. Subscribe
+    when the server starts instead."""
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    if not isinstance(sio.manager, AsyncPubSubManager):
+        return
+
+    @bp.listener("after_server_start")
+    async def _init_manager(app: Any, loop: Any) -> None:
+        if not sio.manager_initialized:
+            sio.manager_initialized = True
+            sio.manager.initialize()
+
+
 class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = super().blueprint(on_new_message)
         sio = self.sio
+        _share_rooms_through_redis(sio)
+        _subscribe_at_start(bp, sio)
         namespace = self.namespace or "/"
         rasa_handle_message = sio.handlers[namespace][self.user_message_evt]
 

@@ -47,6 +47,9 @@ class TrainingConfig:
     workspace: Path        # private build/ for the run
     rasa_url: str
     rasa_token: str
+    # Every Rasa replica's own address (HUIMIN_RASA_REPLICA_URLS): PUT /model through a balancer would reach
+    # only one of them. Empty: rasa_url is the only server.
+    replica_urls: tuple = ()
 
     @classmethod
     def from_env(cls, settings=None) -> "TrainingConfig":
@@ -58,7 +61,9 @@ class TrainingConfig:
             models_dir=Path(os.environ.get("HUIMIN_MODELS_DIR") or ROOT / "models"),
             knowledge_dir=Path(s.knowledge_dir),
             workspace=Path(os.environ.get("HUIMIN_TRAINING_WORKSPACE") or ROOT / "var" / "editor" / "training"),
-            rasa_url=s.rasa_url.rstrip("/"), rasa_token=s.rasa_token)
+            rasa_url=s.rasa_url.rstrip("/"), rasa_token=s.rasa_token,
+            replica_urls=tuple(u.strip().rstrip("/") for u in os.environ.get("HUIMIN_RASA_REPLICA_URLS", "").split(",")
+                               if u.strip()))
 
 
 def _now() -> dt.datetime:
@@ -247,10 +252,10 @@ class Trainer:
         finally:
             self._tasks.pop(job_id, None)
 
-    async def _served_model(self) -> Optional[str]:
+    async def _served_model(self, base_url: Optional[str] = None) -> Optional[str]:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-                async with http.get(f"{self.config.rasa_url}/status",
+                async with http.get(f"{base_url or self.config.rasa_url}/status",
                                     params={"token": self.config.rasa_token}) as resp:
                     if resp.status == 200:
                         return (await resp.json()).get("model_file")
@@ -259,8 +264,12 @@ class Trainer:
         return None
 
     async def _load_model(self, model_path: str) -> None:
+        for base_url in self.config.replica_urls or (self.config.rasa_url,):
+            await self._load_model_into(base_url, model_path)
+
+    async def _load_model_into(self, base_url: str, model_path: str) -> None:
         """``PUT /model``: Rasa swaps the agent in place; the tracker store keeps every conversation."""
-        url = f"{self.config.rasa_url}/model"
+        url = f"{base_url}/model"
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
                 async with http.put(url, params={"token": self.config.rasa_token},
@@ -272,6 +281,6 @@ class Trainer:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise RuntimeError(f"新模型训练好了，但连不上 Rasa 服务器（{type(exc).__name__}），请稍后再加载。"
                                "正在使用的模型没有变化。")
-        served = await self._served_model()
+        served = await self._served_model(base_url)
         if served and Path(served).name != Path(model_path).name:
             raise RuntimeError(f"Rasa 服务器报告的模型是 {served}，不是刚训练的 {model_path}。")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,10 +28,7 @@ def start_topology(topo, run_dir: Path, env_extra=None) -> List:
     from bot.stack import processes
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, **topo.env, **(env_extra or {}))
-    env.setdefault("PYTHONPATH", str(ROOT))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["SANIC_WORKERS"] = "1"
+    env = _env(topo, env_extra)
     procs = []
     for svc in topo.services:
         if svc.kind == "nginx":
@@ -44,6 +40,15 @@ def start_topology(topo, run_dir: Path, env_extra=None) -> List:
         procs.append(processes.spawn(svc.name, cmd, f"http://127.0.0.1:{svc.port}{svc.health_path}", env,
                                      run_dir / "log"))
     return procs
+
+
+def _env(topo, env_extra=None) -> dict:
+    env = dict(os.environ, **topo.env, **(env_extra or {}))
+    env.setdefault("PYTHONPATH", str(ROOT))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # One Sanic worker per process: replicas are processes of their own (each with its model copy).
+    env["SANIC_WORKERS"] = "1"
+    return env
 
 
 def nginx_binary() -> str:
@@ -58,13 +63,27 @@ def prepare(topo) -> None:
     """Databases exist and are migrated; Redis answers."""
     import redis
 
-    from bot.db import migrate
+    from bot.db import migrate, to_sync_url
 
-    pg_server = topo.env["HUIMIN_TRACKER_DB_URL"].rsplit("/", 1)[0]
     for url in (topo.env["HUIMIN_DATABASE_URL"], topo.env["HUIMIN_TRACKER_DB_URL"]):
-        ensure_postgres_database(pg_server, url.rsplit("/", 1)[1])
+        server, name = to_sync_url(url).rsplit("/", 1)
+        ensure_postgres_database(server, name)
     redis.Redis.from_url(topo.env["HUIMIN_REDIS_URL"]).ping()
     migrate(topo.env["HUIMIN_DATABASE_URL"])
+    create_tracker_schema(topo.env["HUIMIN_TRACKER_DB_URL"])
+
+
+def create_tracker_schema(url: str) -> None:
+    """Rasa creates its `events` table when it starts; two replicas starting together on an empty database race
+    on that CREATE TABLE (one fails on PostgreSQL's catalogue unique index). Create it once, beforehand."""
+    import sqlalchemy as sa
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    engine = sa.create_engine(url)
+    try:
+        SQLTrackerStore.Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()
 
 
 def _run(args) -> int:
@@ -72,9 +91,20 @@ def _run(args) -> int:
     from bot.stack import processes
     from bot.stack.training import ensure_model
 
-    model = ensure_model()
+    if args.model:
+        model = Path(args.model).resolve()
+        if not model.is_file():
+            print(f"ERROR: no model file at {model}", file=sys.stderr)
+            return 2
+    else:
+        model = ensure_model()
+    # The databases and Redis come from the environment when it names them (PostgreSQL only), else the local ones.
+    env_db, env_tracker = os.environ.get("HUIMIN_DATABASE_URL", ""), os.environ.get("HUIMIN_TRACKER_DB_URL", "")
     topo = build(model, rasa_replicas=args.rasa_replicas, action_replicas=args.action_replicas,
-                 public_port=args.port)
+                 public_port=args.port, base_port=args.base_port,
+                 redis_url=os.environ.get("HUIMIN_REDIS_URL") or "redis://127.0.0.1:6379/1",
+                 database_url=env_db if env_db.startswith("postgres") else "",
+                 tracker_db_url=env_tracker if env_tracker.startswith("postgres") else "")
     try:
         prepare(topo)
     except Exception as exc:  # unreachable PostgreSQL/Redis: say which, not a traceback
@@ -92,20 +122,46 @@ def _run(args) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         for p in procs:
-            ok = processes.wait_healthy(p.health_url, 240, p.popen)
+            ok = processes.wait_healthy(p.health_url, 900, p.popen)
             print(f"  {p.name:10s} {'ready' if ok else 'FAILED — see ' + str(run_dir / 'log' / (p.name + '.log'))}",
                   flush=True)
             if not ok:
                 return 1
-        print(f"\n惠民助手 production topology is up (Ctrl-C stops it):\n"
-              f"  public address (nginx)  http://127.0.0.1:{topo.public_port}/  (/chat, /staff, /webhooks/…)\n"
-              f"  processes               {', '.join(p.name for p in procs)}\n"
-              f"  logs                    {run_dir / 'log'}\n", flush=True)
+        public = f"http://127.0.0.1:{topo.public_port}"
+        print(f"""
+惠民助手 production topology is up (Ctrl-C stops it):
+  web chat page      {public}/chat
+  staff console      {public}/staff
+  knowledge editor   {public}/editor
+  Rasa REST channel  {public}/webhooks/rest/webhook
+  WeChat webhook     {public}/webhooks/wechat/webhook
+  processes          {', '.join(f'{p.name} :{s.port}' for p, s in zip(procs, topo.services))}
+  logs               {run_dir / 'log'} (nginx: {run_dir / 'nginx-access.log'})
+""", flush=True)
+        # A process that dies is started again (as systemd or Kubernetes would); the others keep serving.
         while not stopping:
-            time.sleep(1)
+            for i, p in enumerate(procs):
+                if p.popen.poll() is not None and not stopping:
+                    print(f"{p.name} exited (code {p.popen.returncode}); starting it again", file=sys.stderr, flush=True)
+                    procs[i] = restart(topo, p, run_dir)
+            time.sleep(2)
     finally:
         processes.stop(procs)
+        print("stopped", flush=True)
     return 0
+
+
+def restart(topo, proc, run_dir: Path):
+    """Start one process of the topology again, with the same command and environment."""
+    from bot.stack import processes
+
+    svc = next(s for s in topo.services if s.name == proc.name)
+    env = _env(topo)
+    if svc.kind == "nginx":
+        cmd = [nginx_binary(), "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir)]
+    else:
+        cmd = svc.command
+    return processes.spawn(svc.name, cmd, proc.health_url, env, run_dir / "log")
 
 
 def register(sub) -> None:
@@ -117,4 +173,7 @@ def register(sub) -> None:
     r.add_argument("--rasa-replicas", type=int, default=2)
     r.add_argument("--action-replicas", type=int, default=2)
     r.add_argument("--port", type=int, default=int(os.environ.get("HUIMIN_PUBLIC_PORT", "8000")))
+    r.add_argument("--base-port", type=int, default=15000,
+                   help="first internal port: Rasa replicas from here, action servers +100, console +200")
+    r.add_argument("--model", help="serve this model file instead of training/choosing the current one")
     r.set_defaults(handler=_run)

@@ -42,13 +42,14 @@ SHARED_ENV_KEYS = (
 def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_port: int = 8000,
           base_port: int = 15000, pg_url: str = "postgresql://postgres@127.0.0.1:5432",
           redis_url: str = "redis://127.0.0.1:6379/1", database: str = "huimin",
-          tracker_database: str = "huimin_tracker") -> Topology:
+          tracker_database: str = "huimin_tracker", database_url: str = "", tracker_db_url: str = "") -> Topology:
+    """``database_url``/``tracker_db_url`` (full URLs) win over ``pg_url`` + database names."""
     py = sys.executable
     actions_lb_port = public_port + 1
     rasa_api_lb_port = public_port + 2
     env = {
-        "HUIMIN_DATABASE_URL": f"postgresql+asyncpg://{pg_url.split('://', 1)[1]}/{database}",
-        "HUIMIN_TRACKER_DB_URL": f"postgresql://{pg_url.split('://', 1)[1]}/{tracker_database}",
+        "HUIMIN_DATABASE_URL": database_url or f"postgresql+asyncpg://{pg_url.split('://', 1)[1]}/{database}",
+        "HUIMIN_TRACKER_DB_URL": tracker_db_url or f"postgresql://{pg_url.split('://', 1)[1]}/{tracker_database}",
         "HUIMIN_REDIS_URL": redis_url,
         # The console reaches Rasa's HTTP API through a loopback-only balancer: any replica can serve any
         # conversation (state is in PostgreSQL, the per-conversation lock in Redis); the API is never public.
@@ -58,6 +59,9 @@ def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_
         "HUIMIN_HASH_KEY": os.environ.get("HUIMIN_HASH_KEY", "dev-only-hash-key-change-me"),
         "HUIMIN_ACTIONS_HOST": "127.0.0.1",
         "HUIMIN_ACTIONS_PORT": str(actions_lb_port),
+        # On one machine every process listens on loopback only; nginx is the only public door (the action
+        # server reads SANIC_HOST, Rasa and the console get it on their command lines).
+        "SANIC_HOST": "127.0.0.1",
     }
     services: List[Service] = []
     for i in range(rasa_replicas):
@@ -65,13 +69,16 @@ def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_
         services.append(Service(f"rasa-{i + 1}", "rasa", port, "/", [
             py, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", env["HUIMIN_RASA_TOKEN"],
             "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml", "--port", str(port),
-            "--cors", "*"]))
+            "--cors", "*", "--logging-config-file", "bot/logging.yml", "--interface", "127.0.0.1"]))
     for i in range(action_replicas):
         port = base_port + 100 + i
         services.append(Service(f"actions-{i + 1}", "actions", port, "/health",
-                                [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]))
+                                [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port),
+                                 "--logging-config_file", "bot/logging.yml"]))
+    # The console loads a model retrained by the editor into every replica (a balancer reaches only one).
+    env["HUIMIN_RASA_REPLICA_URLS"] = ",".join(f"http://127.0.0.1:{s.port}" for s in services if s.kind == "rasa")
     services.append(Service("console", "console", base_port + 200, "/health",
-                            [py, "-m", "bot", "console", "--port", str(base_port + 200)]))
+                            [py, "-m", "bot", "console", "--port", str(base_port + 200), "--host", "127.0.0.1"]))
     services.append(Service("nginx", "nginx", public_port, "/nginx-health", []))
     return Topology(services, env, public_port, actions_lb_port, rasa_api_lb_port)
 

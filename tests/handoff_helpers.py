@@ -34,7 +34,8 @@ class Resident:
             self._confirmed.set()
 
     async def connect(self) -> None:
-        await self.sio.connect(self.rasa_url, socketio_path="/socket.io", transports=["websocket"])
+        # Long-polling: python-engineio's websocket client needs aiohttp>=3.10 (ClientWSTimeout), the lock has 3.9.
+        await self.sio.connect(self.rasa_url, socketio_path="/socket.io", transports=["polling"])
         await self.sio.emit("session_request", {"session_id": self.session_id})
         await asyncio.wait_for(self._confirmed.wait(), 20)
 

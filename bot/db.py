@@ -33,14 +33,19 @@ def to_sync_url(url: str) -> str:
     return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg2") if "+" in url.split("://")[0] else url
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
 def get_engine(url: Optional[str] = None) -> AsyncEngine:
     url = to_async_url(url or get_settings().database_url)
     engine = _engines.get(url)
     if engine is None:
+        _ensure_sqlite_folder(url)
         if url.startswith("sqlite"):
-            path = url.split(":///", 1)[1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
             # SQLite serialises writers; a generous busy timeout turns contention into waiting, not errors.
             engine = create_async_engine(url, connect_args={"timeout": 30})
         else:
@@ -69,9 +74,11 @@ def migrate(url: Optional[str] = None) -> None:
     from alembic import command
     from alembic.config import Config
 
+    url = to_async_url(url or get_settings().database_url)
+    _ensure_sqlite_folder(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", to_async_url(url or get_settings().database_url))
+    cfg.set_main_option("sqlalchemy.url", url)
     command.upgrade(cfg, "heads")
 
 

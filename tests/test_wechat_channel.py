@@ -288,3 +288,18 @@ def test_menu_command_installs_the_menu(stack, wechat_api):
     wrong = subprocess.run([sys.executable, "-m", "bot", "wechat", "menu", "--file", "/nonexistent.yml"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 1 and "error" in wrong.stderr
+
+
+def test_staff_reply_reaches_the_wechat_user(wechat, wechat_api, stack):
+    """What the console does during a handoff: a bot event on the resident's latest channel, with side effects."""
+    openid = new_user()
+    wechat.push(wechat.text(openid, "你好"), openid)
+    one_reply(wechat_api, openid, settle=1.0)
+    resp = requests.post(f"{stack.rasa_url}/conversations/wx:{openid}/tracker/events",
+                         params={"token": stack.token, "output_channel": "latest", "execute_side_effects": "true",
+                                 "include_events": "NONE"},
+                         json=[{"event": "bot", "text": "您好，我是社区工作人员小王。", "data": {},
+                                "metadata": {"human_agent": "wang"}}], timeout=30)
+    assert resp.status_code == 200, resp.text
+    got = wechat_api.wait_for_messages(openid, 2, timeout=30)
+    assert [m["text"]["content"] for m in got][1:] == ["您好，我是社区工作人员小王。"]

@@ -57,7 +57,7 @@ class FakeWeChatAPI:
         with self._lock:
             return [m for m in self.messages if m.get("touser") == openid]
 
-    def wait_for_messages(self, openid: str, count: int = 1, timeout: float = 60.0) -> List[Dict[str, Any]]:
+    def wait_for_messages(self, openid: str, count: int = 1, timeout: float = 120.0) -> List[Dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             got = self.messages_to(openid)

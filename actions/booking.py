@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 # The wall clock (Asia/Shanghai, naive). Tests replace it to make dates deterministic.
 CLOCK: Callable[[], dt.datetime] = when.now
 
+# Actions Rasa runs between a message and the form's validation of it (the form inserts its own name).
+_BEFORE_VALIDATION = {"action_listen", "action_extract_slots", "booking_form"}
 ALL_SLOTS = form.FORM_SLOTS + form.CONTACT_SLOTS + (manage.CODE, manage.PENDING, manage.MOVE_TO, "booking_outcome")
 
 
@@ -61,6 +63,17 @@ def _catalogue(dispatcher: CollectingDispatcher):
         return None
 
 
+def _fresh_message(tracker: Tracker) -> bool:
+    """True when the latest user message has not been handled by another action yet (then it is an answer for
+    the form); False when the form resumes after a rule answered it (a question, "我的预约", a full slot)."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            return True
+        if event.get("event") == "action" and event.get("name") not in _BEFORE_VALIDATION:
+            return False
+    return True
+
+
 def _confirmation_key(tracker: Tracker) -> str:
     """Conversation + the confirming user message: a replay of that message (double tap, channel retry, action
     retry) maps to the same key, and the database keeps the key unique."""
@@ -82,7 +95,7 @@ class ValidateBookingForm(Action):
             return []
         state = _state(tracker)
         # Coming back after an interruption: the latest message was the question, not an answer for the form.
-        if tracker.latest_action_name not in (None, "action_listen"):
+        if not _fresh_message(tracker):
             return [SlotSet("requested_slot", form.next_slot(cat, state))]
         try:
             step = await form.validate(state, _message(tracker), tracker.get_slot("requested_slot"), cat, CLOCK())
@@ -98,7 +111,9 @@ class ValidateBookingForm(Action):
         return _emit(dispatcher, step) + [SlotSet("requested_slot", form.next_slot(cat, state))]
 
 
-class _Ask(Action):
+class _Ask:
+    """Asks for one form slot with buttons computed from the catalogue (mixed into Action below, so that
+    rasa-sdk does not register this base as an action of its own)."""
     slot = ""
 
     def name(self) -> Text:
@@ -114,35 +129,35 @@ class _Ask(Action):
         return _emit(dispatcher, await self.step(cat, _state(tracker)))
 
 
-class AskService(_Ask):
+class AskService(_Ask, Action):
     slot = form.SERVICE
 
     async def step(self, cat, state):
         return form.ask_service(cat)
 
 
-class AskSite(_Ask):
+class AskSite(_Ask, Action):
     slot = form.SITE
 
     async def step(self, cat, state):
         return form.ask_site(cat, state)
 
 
-class AskDate(_Ask):
+class AskDate(_Ask, Action):
     slot = form.DATE
 
     async def step(self, cat, state):
         return await form.ask_date(cat, state, CLOCK())
 
 
-class AskTime(_Ask):
+class AskTime(_Ask, Action):
     slot = form.TIME
 
     async def step(self, cat, state):
         return await form.ask_time(cat, state, CLOCK())
 
 
-class AskConfirmed(_Ask):
+class AskConfirmed(_Ask, Action):
     slot = form.CONFIRMED
 
     async def step(self, cat, state):

@@ -82,8 +82,13 @@ class Chat:
             self.said.append(msg)
 
     async def form(self, text, intent, entities, latest_action):
-        events = await self.run(ab.ValidateBookingForm(), text, intent, entities, latest_action)
-        if self.active and latest_action == "action_listen" and not any(
+        # Rasa's form hands its validation action a tracker whose last action is the form itself; what ran
+        # since the user's message (a rule's answer, the booking) is in the events.
+        if latest_action != "action_extract_slots":
+            self.events.append({"event": "action", "name": latest_action})
+        self.events.append({"event": "action", "name": "booking_form"})
+        events = await self.run(ab.ValidateBookingForm(), text, intent, entities, "booking_form")
+        if self.active and latest_action == "action_extract_slots" and not any(
                 e["event"] == "slot" and e["name"] != "requested_slot" for e in events):
             return False  # rejected: the form steps aside
         self.active = True
@@ -110,7 +115,8 @@ class Chat:
             self.active = False
             await self.run(ab.ActionBookingStop(), text, intent, entities)
         elif self.active or intent == "book_service":
-            await self.form(text, intent, entities, "action_listen")
+            # as in Rasa: action_extract_slots runs after every message, before the form
+            await self.form(text, intent, entities, "action_extract_slots")
         return [m["response"] for m in self.said]
 
     def text(self) -> str:
@@ -252,7 +258,7 @@ async def test_interruption_and_resume(db_url):
     await chat.say("我想约上门助浴", "book_service")
     assert chat.slots["requested_slot"] == "booking_address"
     # a knowledge question: the form steps aside (nothing set), the rules answer it
-    assert not await chat.form("助浴要准备什么东西", "ask_materials", [], "action_listen")
+    assert not await chat.form("助浴要准备什么东西", "ask_materials", [], "action_extract_slots")
     assert chat.slots["booking_service"] == "bath"
     # after the answer the form resumes and asks again for the same thing
     chat.said = []

@@ -91,7 +91,9 @@ def understand(message: Message, catalogue: Catalogue, now: dt.datetime,
     plain = "" if text.startswith("/") else text
     u = Understood()
 
-    value = message.entity("service")
+    # Several services matched ("派人来家里看看装扶手"): the one named last is what the resident asks for.
+    named = [e for e in message.entities if e.get("entity") == "service" and e.get("value") in catalogue.services]
+    value = max(named, key=lambda e: e.get("end") or 0)["value"] if named else None
     service = catalogue.services.get(value) if value else None
     service = service or (catalogue.find_service(plain) if plain else None)
     u.service = service.id if service else None

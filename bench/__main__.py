@@ -38,14 +38,43 @@ def machine() -> Dict[str, str]:
             "platform": platform.platform()}
 
 
+def load_average() -> List[float]:
+    """The machine's 1/5/15-minute load average: other work on the machine skews every figure."""
+    import os
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def measure_target(name: str, base_url: str, procs, levels, rounds: int) -> Dict:
     asyncio.run(load.warm_up(base_url))
     results = []
+    load_before = load_average()
     for c in levels:
         r = asyncio.run(load.run_level(base_url, c, name, rounds=rounds))
         print("  " + load.summary_line(r), flush=True)
         results.append(r)
-    return {"levels": load.as_dict(results), "memory_mb": targets.memory(procs)}
+    return {"levels": load.as_dict(results), "memory_mb": targets.memory(procs),
+            "load_average_before": load_before, "load_average_after": load_average()}
+
+
+def training_cost() -> Dict:
+    """Full training of Huimin's model from scratch (Rasa's cache disabled), into a scratch folder."""
+    import os
+    import subprocess
+    import sys
+
+    from bot.stack.training import export_knowledge
+
+    export_knowledge()
+    with tempfile.TemporaryDirectory(prefix="huimin-train-cost-") as tmp:
+        cmd = [sys.executable, "-m", "rasa", "train", "--config", str(ROOT / "config.yml"),
+               "--domain", str(ROOT / "bot" / "domain"), "--data", str(ROOT / "data"), str(ROOT / "build" / "data"),
+               "--out", tmp, "--fixed-model-name", "cost"]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", RASA_MAX_CACHE_SIZE="0")
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        seconds = time.perf_counter() - started
+        size = (Path(tmp) / "cost.tar.gz").stat().st_size
+    return {"training_seconds": round(seconds, 1), "model_mb": round(size / 1e6, 1), "load_average": load_average()}
 
 
 def latency_and_throughput(levels, rounds: int, skip_prod: bool) -> Dict:
@@ -63,11 +92,19 @@ def latency_and_throughput(levels, rounds: int, skip_prod: bool) -> Dict:
     finally:
         processes.stop(procs)
     model = ensure_model()
+    out["model"] = {"file": model.name, "model_mb": round(model.stat().st_size / 1e6, 1)}
     url, procs, startup = targets.start_single(model, work / "single")
     try:
         print("huimin single-machine stack:", flush=True)
         out["single"] = measure_target("single", url, procs, levels, rounds)
         out["single"]["startup_seconds"] = round(startup, 1)
+        from bench import breakdown
+        from bot.settings import get_settings
+
+        s = get_settings()
+        out["single"]["breakdown"] = asyncio.run(
+            breakdown.measure(url, f"http://127.0.0.1:{s.actions_port}", s.rasa_token))
+        print(f"  one message, unqueued (median ms): {out['single']['breakdown']}", flush=True)
     finally:
         processes.stop(procs)
     if not skip_prod:
@@ -152,17 +189,19 @@ def charts(perf: Dict, stamp: str) -> List[str]:
 
 
 def markdown(result: Dict) -> str:
-    lines = [f"Measured {result['date']} on {result['machine']['cpu']} ({result['machine']['cores']} cores).", ""]
+    dates = result.get("dates", {})
+    when = ", ".join(f"{part} {date}" for part, date in dates.items()) or result["date"]
+    lines = [f"Measured on {result['machine']['cpu']} ({result['machine']['cores']} cores): {when}.", ""]
     if "nlu" in result:
-        lines += ["| NLU pipeline (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall | training s | model MB |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| NLU pipeline (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall | entity F1 | training s | model MB |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, m in result["nlu"].items():
             if "training_seconds" in m:
                 lines.append(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['oos_precision']:.3f} | "
-                             f"{m['oos_recall']:.3f} | {m['training_seconds']} | {m['model_mb']} |")
+                             f"{m['oos_recall']:.3f} | {m['entity_f1']:.3f} | {m['training_seconds']} | {m['model_mb']} |")
             else:
                 lines.append(f"| difference (huimin − stock) | {m['accuracy']:+.3f} | {m['macro_f1']:+.3f} | "
-                             f"{m['oos_precision']:+.3f} | {m['oos_recall']:+.3f} | | |")
+                             f"{m['oos_precision']:+.3f} | {m['oos_recall']:+.3f} | {m['entity_f1']:+.3f} | | |")
         lines.append("")
     if "ratios" in result:
         lines += ["| target | concurrency | msg/s | p50 ms | p95 ms | p99 ms | errors | msg/s vs stock | p95 vs stock | msg/s vs single |",
@@ -172,13 +211,67 @@ def markdown(result: Dict) -> str:
                          f"{r['p99_ms']} | {r['errors']} | {r['throughput_vs_stock']} | {r['p95_vs_stock']} | "
                          f"{r['throughput_vs_single']} |")
         lines.append("")
+    if "targets" in result:
+        lines += ["| target (issue 8) | measured | met |", "|---|---|---|"]
+        for t in result["targets"]:
+            lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
+        lines.append("")
     if "perf" in result:
+        lines += ["| system under test | start-up s | load average before → after (1/5/15 min) |", "|---|---|---|"]
+        for target, data in result["perf"].items():
+            if "startup_seconds" in data:
+                lines.append(f"| {target} | {data['startup_seconds']} | {data.get('load_average_before')} → "
+                             f"{data.get('load_average_after')} |")
+        lines.append("")
         lines += ["| process memory (MB RSS, after the run) | |", "|---|---|"]
         for target, data in result["perf"].items():
             for proc, mb in (data.get("memory_mb") or {}).items():
                 lines.append(f"| {target}: {proc} | {mb} |")
         lines.append("")
+    bd = result.get("perf", {}).get("single", {}).get("breakdown")
+    if bd:
+        lines += ["| one knowledge question, single stack, unqueued (median ms) | |", "|---|---|",
+                  f"| whole REST round trip | {bd['turn_ms']} |", f"| NLU parse alone (`/model/parse`) | {bd['nlu_parse_ms']} |",
+                  f"| custom action alone (replayed to the action server) | {bd['action_ms']} |",
+                  f"| the rest: dialogue policies, tracker store, lock store, HTTP | {bd['rest_ms']} |", ""]
+    cost = []
+    if "model" in result.get("perf", {}):
+        cost.append(f"Huimin model {result['perf']['model']['file']}: {result['perf']['model']['model_mb']} MB.")
+    if result.get("perf", {}).get("stock", {}).get("training_seconds"):
+        cost.append(f"Stock `rasa init` bot trained in {result['perf']['stock']['training_seconds']} s.")
+    if "training" in result:
+        t = result["training"]
+        cost.append(f"Huimin full training from scratch (no cache): {t['training_seconds']} s, model {t['model_mb']} MB "
+                    f"(load average {t['load_average']}).")
+    if cost:
+        lines += [" ".join(cost), ""]
     return "\n".join(lines)
+
+
+def check_targets(ratios_: List[Dict]) -> List[Dict]:
+    """The issue's targets, each with what was measured and whether it was met."""
+    by = {(r["target"], r["concurrency"]): r for r in ratios_}
+    out = []
+    levels = sorted({r["concurrency"] for r in ratios_})
+    peak = {t: max((by[(t, c)]["throughput"] for c in levels if (t, c) in by), default=0)
+            for t in ("stock", "single", "prod")}
+    if peak["stock"] and peak["single"]:
+        ratio = round(peak["single"] / peak["stock"], 2)
+        out.append({"target": "single stack ≥ 0.8× stock throughput (best level each)",
+                    "measured": f"{peak['single']} vs {peak['stock']} msg/s = {ratio}×", "met": ratio >= 0.8})
+    if peak["single"] and peak["prod"]:
+        ratio = round(peak["prod"] / peak["single"], 2)
+        out.append({"target": "production topology ≥ 1.5× single stack throughput (best level each)",
+                    "measured": f"{peak['prod']} vs {peak['single']} msg/s = {ratio}×", "met": ratio >= 1.5})
+    for t in ("single", "prod"):
+        if (t, 10) in by:
+            p95 = by[(t, 10)]["p95_ms"]
+            out.append({"target": f"{t}: p95 ≤ 300 ms at 10 concurrent", "measured": f"{p95} ms", "met": p95 <= 300})
+    errors = {t: sum(by[(t, c)]["errors"] for c in levels if (t, c) in by) for t in ("stock", "single", "prod")}
+    out.append({"target": "zero errors at every level (single, prod)",
+                "measured": f"single {errors['single']}, prod {errors['prod']} (stock {errors['stock']})",
+                "met": errors["single"] == 0 and errors["prod"] == 0})
+    return out
 
 
 def main(argv=None) -> int:
@@ -188,18 +281,34 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-nlu", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-prod", action="store_true")
+    parser.add_argument("--train-cost", action="store_true",
+                        help="also time a full training of Huimin's model from scratch (minutes)")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     result: Dict = {"date": stamp, "machine": machine()}
+    if args.train_cost:
+        result["training"] = training_cost()
+        print(f"  training from scratch: {result['training']}", flush=True)
     if not args.skip_nlu:
         from bench import nlu_quality
         result["nlu"] = nlu_quality.compare()
+        result["nlu_load_average"] = load_average()
     if not args.skip_load:
         levels = [int(x) for x in args.levels.split(",")]
         result["perf"] = latency_and_throughput(levels, args.rounds, args.skip_prod)
         result["ratios"] = ratios(result["perf"])
+        result["targets"] = check_targets(result["ratios"])
         result["charts"] = charts(result["perf"], stamp)
+    # Parts skipped in this run keep their figures from the previous one (each with its own date).
+    previous = json.loads((RESULTS / "latest.json").read_text()) if (RESULTS / "latest.json").exists() else {}
+    for part in ("training", "nlu", "perf", "ratios", "targets", "charts"):
+        if part not in result and part in previous:
+            result[part] = previous[part]
+            result.setdefault("dates", {})[part] = previous.get("dates", {}).get(part, previous.get("date"))
+    for part in ("training", "nlu", "perf"):
+        if part in result:
+            result.setdefault("dates", {}).setdefault(part, stamp)
     (RESULTS / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     (RESULTS / f"{stamp[:10]}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     md = markdown(result)

@@ -89,7 +89,7 @@ def render_nginx(run_dir: str, public_port: int, actions_lb_port: int, rasa_api_
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
 
     def servers(kind: str) -> str:
-        return "\n".join(f"        server {addr} max_fails=1 fail_timeout=5s;" for addr in upstreams[kind])
+        return "\n".join(f"        server {addr} max_fails=3 fail_timeout=5s;" for addr in upstreams[kind])
 
     return (template.replace("{{RUN_DIR}}", run_dir)
             .replace("{{LISTEN}}", listen_host)

@@ -10,6 +10,7 @@ and the end of the log are stored for the editor to read.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import datetime as dt
 import logging
 import os
@@ -100,6 +101,7 @@ _STAGES = [
     (re.compile(r"loading the new model"), "加载新模型", 95),
 ]
 _EPOCHS = re.compile(r"Epochs:\s+(\d+)%")
+_SEGMENT = re.compile(r"(\r\n|\r|\n)")
 
 
 def parse_progress(line: str, stage: str, progress: int) -> tuple:
@@ -186,10 +188,10 @@ class Trainer:
     async def _run(self, job_id: int) -> None:
         cfg = self.config
         logbuf: List[str] = []
-        state = {"stage": "准备", "progress": 1}
+        state = {"stage": "准备", "progress": 1, "bar": ""}
 
         def text() -> str:
-            joined = "".join(logbuf)
+            joined = "".join(logbuf) + (state["bar"] + "\n" if state["bar"] else "")
             return joined[-LOG_LIMIT:]
 
         async def add(line: str) -> None:
@@ -213,21 +215,29 @@ class Trainer:
             model_path: Optional[str] = None
             last_flush = 0.0
             loop = asyncio.get_running_loop()
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            pending = ""
             assert proc.stdout is not None
             while True:
-                try:
-                    raw = await proc.stdout.readuntil(b"\n")
-                except asyncio.IncompleteReadError as exc:
-                    raw = exc.partial
-                    if not raw:
-                        break
-                except asyncio.LimitOverrunError:
-                    raw = await proc.stdout.read(65536)
-                # Progress bars redraw with \r; keep only the last state of each line.
-                line = raw.decode("utf-8", "replace").rstrip("\n").split("\r")[-1]
-                if line.startswith("MODEL_PATH="):
-                    model_path = line.split("=", 1)[1].strip()
-                await add(line)
+                chunk = await proc.stdout.read(8192)
+                pending += decoder.decode(chunk, final=not chunk)
+                # Progress bars redraw their line with "\r" and print "\n" only at the end: a "\r" segment
+                # updates the progress and the bar shown under the log; a "\n" line goes into the log.
+                *segments, pending = _SEGMENT.split(pending)
+                for segment, sep in zip(segments[0::2], segments[1::2]):
+                    if sep == "\r":
+                        state["bar"] = segment
+                        state["stage"], state["progress"] = parse_progress(segment, state["stage"],
+                                                                           state["progress"])
+                        continue
+                    state["bar"] = ""
+                    if segment.startswith("MODEL_PATH="):
+                        model_path = segment.split("=", 1)[1].strip()
+                    await add(segment)
+                if not chunk:
+                    if pending:
+                        await add(pending)
+                    break
                 if loop.time() - last_flush > 1.5:
                     last_flush = loop.time()
                     await self._update(job_id, stage=state["stage"], progress=state["progress"], log=text())

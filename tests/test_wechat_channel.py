@@ -3,7 +3,6 @@ the Rasa server answers, and the fake WeChat API (tests/fakes/wechat_api.py) rec
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 import uuid

@@ -43,7 +43,7 @@ def compare() -> Dict[str, Dict]:
             results[name] = {
                 "accuracy": summary["in_scope"]["accuracy"], "macro_f1": summary["in_scope"]["macro_f1"],
                 "oos_precision": summary["out_of_scope"]["precision"], "oos_recall": summary["out_of_scope"]["recall"],
-                "oos_recall_strict": summary["out_of_scope"]["recall_strict"],
+                "oos_recall_lenient": summary["out_of_scope"].get("recall_lenient"),
                 "entity_f1": summary["entities"]["f1"], "n_entity_lines": summary["entities"]["n"],
                 "training_seconds": seconds, "model_mb": round(summary["model_bytes"] / 1e6, 1),
                 "n_in_scope": summary["in_scope"]["n"], "n_out_of_scope": summary["out_of_scope"]["n"],

@@ -62,7 +62,7 @@ def start_stock(model: Path, log_dir: Path) -> Tuple[str, List[processes.Proc], 
     started = time.perf_counter()
     proc = processes.spawn("stock-rasa", [sys.executable, "-m", "rasa", "run", "--model", str(model),
                                           "--port", str(port)], f"http://127.0.0.1:{port}/", env, log_dir)
-    if not processes.wait_healthy(proc.health_url, 240, proc.popen):
+    if not processes.wait_healthy(proc.health_url, 900, proc.popen):
         processes.stop([proc])
         raise RuntimeError("stock Rasa did not start")
     return f"http://127.0.0.1:{port}", [proc], time.perf_counter() - started
@@ -86,7 +86,7 @@ def start_single(model: Path, work: Path) -> Tuple[str, List[processes.Proc], fl
     started = time.perf_counter()
     procs = processes.start(model, get_settings(), log_dir=work / "log")
     for p in procs:
-        if not processes.wait_healthy(p.health_url, 240, p.popen):
+        if not processes.wait_healthy(p.health_url, 900, p.popen):
             processes.stop(procs)
             raise RuntimeError(f"{p.name} did not start; see {work / 'log'}")
     return env["HUIMIN_RASA_URL"], procs, time.perf_counter() - started
@@ -107,7 +107,7 @@ def start_prod(model: Path, work: Path) -> Tuple[str, List[processes.Proc], floa
     started = time.perf_counter()
     procs = start_topology(topo, work)
     for p in procs:
-        if not processes.wait_healthy(p.health_url, 240, p.popen):
+        if not processes.wait_healthy(p.health_url, 900, p.popen):
             processes.stop(procs)
             raise RuntimeError(f"{p.name} did not start; see {work / 'log'}")
     return f"http://127.0.0.1:{topo.public_port}", procs, time.perf_counter() - started

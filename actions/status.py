@@ -20,10 +20,10 @@ from rasa_sdk.types import DomainDict
 from bot.applications import verification
 from bot.applications.numbers import (canonical_application_no, find_application_no, looks_like_answer_attempt,
                                       parse_answer)
-from bot.log_redaction import install_record_redaction
+from bot.privacy import install_log_redaction
 
 # The action server configures logging before it imports the actions: mask personal numbers from here on.
-install_record_redaction()
+install_log_redaction()
 logger = logging.getLogger(__name__)
 
 VERIFIED = "verified"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import inspect
-import pkgutil
 import sys
 
 import bot
@@ -16,15 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="惠民助手 Huimin command line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for mod in sorted(pkgutil.iter_modules(bot.__path__), key=lambda m: m.name):
-        if not mod.ispkg:
-            continue
-        try:
-            cli = importlib.import_module(f"bot.{mod.name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bot.{mod.name}.cli":
-                raise
-            continue
+    for cli in bot.capability_modules("cli"):
         cli.register(sub)
     return parser
 

@@ -74,23 +74,49 @@ def redact_text(text: Any) -> Any:
     return folded if folded != to_halfwidth(text) else text
 
 
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string must not lose the record
+        message = str(record.msg)
+    redacted = redact_text(message)
+    if redacted != message:
+        record.msg, record.args = redacted, ()
+
+
 class RedactingFilter(logging.Filter):
     """Masks personal numbers in every log record that passes through the handler it is attached to."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not lose the record
-            message = str(record.msg)
-        redacted = redact_text(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
+        _redact_record(record)
         return True
 
 
+_record_factory_installed = False
+
+
 def install_log_redaction() -> None:
-    """Attach the filter to every root handler (call after logging is configured)."""
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    """Mask ID and mobile numbers in every log record when it is created (idempotent).
+
+    Rasa and rasa-sdk replace the root handlers with their own (losing handler filters), so redaction is
+    installed in the LogRecord factory: it holds for every logger and every handler added later, and exception
+    tracebacks are pre-formatted with their personal numbers masked.
+    """
+    global _record_factory_installed
+    if _record_factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+    formatter = logging.Formatter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _redact_record(record)
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when it is set, so the traceback is printed masked.
+            record.exc_text = redact_text(formatter.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _record_factory_installed = True

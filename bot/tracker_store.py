@@ -19,12 +19,12 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine.url import make_url
 
-from bot.log_redaction import install_record_redaction
+from bot.privacy import install_log_redaction
 from bot.privacy import redact_text
 from bot.settings import get_settings
 
 # Rasa loads this module at start-up, after it configured logging: make sure its logs are masked too.
-install_record_redaction()
+install_log_redaction()
 
 REDACTED = "[已隐藏]"
 # Slots holding a verification answer: only these values may be stored; anything else becomes REDACTED.

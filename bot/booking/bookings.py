@@ -255,7 +255,7 @@ async def move(catalogue: Catalogue, code: str, new_start: dt.datetime, now: dt.
         if current is None:
             return Outcome(NOT_FOUND)
         if restrict and not ((conversation_id and current.conversation_id == conversation_id) or
-                             (phone_hash and await _phone_matches(code, phone_hash, url))):
+                             (phone_hash and await phone_matches(code, phone_hash, url))):
             return Outcome(NOT_FOUND)
         if current.status != BOOKED:
             return Outcome(ALREADY_CANCELLED, booking=current)
@@ -291,7 +291,7 @@ async def move(catalogue: Catalogue, code: str, new_start: dt.datetime, now: dt.
     return Outcome(NOT_FOUND)
 
 
-async def _phone_matches(code: str, phone_hash: str, url: Optional[str]) -> bool:
+async def phone_matches(code: str, phone_hash: str, url: Optional[str]) -> bool:
     async with session_scope(url) as session:
         return (await session.execute(sa.select(Booking.id).where(
             Booking.code == code, Booking.phone_hash == phone_hash))).first() is not None

@@ -56,7 +56,7 @@ def _contact(msg: Message, cat: Catalogue, now: dt.datetime, state: Dict[str, An
 
 async def _owned(code: str, conversation_id: str, phone_hash: Optional[str], url) -> Optional[BookingView]:
     b = await bookings.get(code, url)
-    if b and (b.conversation_id == conversation_id or (phone_hash and await bookings._phone_matches(code, phone_hash, url))):
+    if b and (b.conversation_id == conversation_id or (phone_hash and await bookings.phone_matches(code, phone_hash, url))):
         return b
     return None
 

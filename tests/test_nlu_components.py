@@ -9,7 +9,7 @@ from bot.nlu.textnorm import map_span, normalize, normalize_with_offsets
 
 # ---------------------------------------------------------------------------------------------- normaliser
 @pytest.mark.parametrize("raw, expected", [
-    ("我媽今年82了，能領高齡津貼不？", "我妈今年82了,能领高龄津贴不?"),
+    ("我媽今年82了，能領高齡津貼不？", "我妈今年82了能领高龄津贴不"),
     ("請問低保要帶什麼材料", "请问低保要带什么材料"),
     ("我的电话是１３８００１３８０００", "我的电话是13800138000"),
     ("ＡＢＣ　低保", "ABC低保"),
@@ -17,9 +17,11 @@ from bot.nlu.textnorm import map_span, normalize, normalize_with_offsets
     ("谢谢❤️", "谢谢"),
     ("  低保   要带 什么\t材料  ", "低保要带什么材料"),
     ("我想问 iPhone   12 怎么用", "我想问iPhone 12怎么用"),
-    ("多少钱？？？", "多少钱?"),
-    ("在吗!!!", "在吗!"),
-    ("好的。。。", "好的。"),
+    ("多少钱？？？", "多少钱"),
+    ("明天10:30，下午3.5小时", "明天10:30下午3.5小时"),
+    ("ok,thanks", "ok thanks"),
+    ("在吗!!!", "在吗"),
+    ("好的。。。", "好的"),
 ])
 def test_normalize(raw, expected):
     assert normalize(raw) == expected

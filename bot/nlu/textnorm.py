@@ -116,12 +116,33 @@ def _squeeze_punctuation(chars: _Chars) -> _Chars:
     return out
 
 
+# Sentence punctuation carries no intent here, but its presence differs between typed, voice and copied text
+# (the CrossWOZ out-of-scope samples end in "？", residents' questions often do not), so a model would learn it
+# as an out-of-scope cue. Dropped, except between digits (10:30, 1.5).
+_SENTENCE_PUNCTUATION = set("?!,.;:~，。？！、；：～…")
+
+
+def _drop_sentence_punctuation(chars: _Chars) -> _Chars:
+    out: _Chars = []
+    for i, (c, src) in enumerate(chars):
+        if c in _SENTENCE_PUNCTUATION:
+            prev = chars[i - 1][0] if i else ""
+            nxt = chars[i + 1][0] if i + 1 < len(chars) else ""
+            if not (prev.isdigit() and nxt.isdigit()):
+                if out and nxt and not out[-1][0].isspace() and not _is_cjk(out[-1][0]) and not _is_cjk(nxt):
+                    out.append((" ", src))  # "ok,thanks" stays two words
+                continue
+        out.append((c, src))
+    return out
+
+
 def normalize_with_offsets(text: Optional[str]) -> Tuple[str, List[int]]:
     """Normalised text and, per output character, the index of the input character it came from."""
     if not text:
         return "", []
     chars: _Chars = [(c, i) for i, c in enumerate(text)]
-    for step in (_nfkc, _to_simplified, _drop_symbols, _squeeze_whitespace, _squeeze_punctuation):
+    for step in (_nfkc, _to_simplified, _drop_symbols, _drop_sentence_punctuation, _squeeze_whitespace,
+                 _squeeze_punctuation):
         chars = step(chars)
     return "".join(c for c, _ in chars), [src for _, src in chars]
 

@@ -33,10 +33,12 @@ $(STAMP): requirements.lock | $(PY)
 
 install: $(STAMP)
 
-# Debian packages the tests need: Chromium for the page tests (Playwright drives it; no browser download).
+# Debian packages the tests need: Chromium for the page tests (Playwright drives it; no browser download) and a
+# Chinese font, without which the pages render boxes.
 system-deps:
-	@command -v chromium >/dev/null || { echo "installing Debian chromium"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	@{ command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc; } || { \
+	  echo "installing Debian chromium and fonts-wqy-microhei"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) || \
 	  echo "WARNING: could not install chromium; browser tests will be skipped" >&2; }
 
 kb-check: install

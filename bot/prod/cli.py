@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -112,21 +111,10 @@ def _run(args) -> int:
         return 1
     run_dir = ROOT / "var" / "prod"
     procs = start_topology(topo, run_dir)
-    stopping = False
-
-    def _stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = processes.StopFlag()
     try:
-        for p in procs:
-            ok = processes.wait_healthy(p.health_url, 900, p.popen)
-            print(f"  {p.name:10s} {'ready' if ok else 'FAILED — see ' + str(run_dir / 'log' / (p.name + '.log'))}",
-                  flush=True)
-            if not ok:
-                return 1
+        if not processes.wait_all_healthy(procs, 900, run_dir / "log"):
+            return 1
         public = f"http://127.0.0.1:{topo.public_port}"
         print(f"""
 惠民助手 production topology is up (Ctrl-C stops it):
@@ -139,9 +127,9 @@ def _run(args) -> int:
   logs               {run_dir / 'log'} (nginx: {run_dir / 'nginx-access.log'})
 """, flush=True)
         # A process that dies is started again (as systemd or Kubernetes would); the others keep serving.
-        while not stopping:
+        while not stop.set:
             for i, p in enumerate(procs):
-                if p.popen.poll() is not None and not stopping:
+                if p.popen.poll() is not None and not stop.set:
                     print(f"{p.name} exited (code {p.popen.returncode}); starting it again", file=sys.stderr, flush=True)
                     procs[i] = restart(topo, p, run_dir)
             time.sleep(2)

@@ -1,11 +1,10 @@
 """``python -m bot run`` (all processes), ``python -m bot model`` (train if needed), ``python -m bot migrate``."""
 from __future__ import annotations
 
-import signal
 import sys
 import time
 
-from bot.settings import get_settings
+from bot.settings import ROOT, get_settings
 
 
 def _migrate(args) -> int:
@@ -23,33 +22,19 @@ def _model(args) -> int:
 
 def _run(args) -> int:
     from bot.db import migrate
+    from bot.seed import seed_demo_data
     from bot.stack import processes
     from bot.stack.training import ensure_model
 
     settings = get_settings()
     model = ensure_model()
     migrate()
-    try:
-        from bot.seed import seed_demo_data  # demo records and accounts, idempotent
-        seed_demo_data()
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.seed":
-            raise
+    seed_demo_data()  # demo records and accounts, idempotent
     procs = processes.start(model, settings)
-    stopping = False
-
-    def _stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    for p in procs:
-        ok = processes.wait_healthy(p.health_url, 180, p.popen)
-        print(f"  {p.name:8s} {'ready' if ok else 'FAILED — see var/log/' + p.name + '.log'}", flush=True)
-        if not ok:
-            processes.stop(procs)
-            return 1
+    stop = processes.StopFlag()
+    if not processes.wait_all_healthy(procs, 600, ROOT / "var" / "log"):
+        processes.stop(procs)
+        return 1
     print(f"""
 惠民助手 is running (Ctrl-C stops everything):
   web chat page      http://127.0.0.1:{settings.console_port}/chat
@@ -61,7 +46,7 @@ def _run(args) -> int:
   logs               var/log/
 """, flush=True)
     try:
-        while not stopping:
+        while not stop.set:
             dead = [p for p in procs if p.popen.poll() is not None]
             if dead:
                 print(f"{dead[0].name} exited (code {dead[0].popen.returncode}); stopping", file=sys.stderr)

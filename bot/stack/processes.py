@@ -91,3 +91,25 @@ def stop(procs: List[Proc]) -> None:
             p.popen.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(p.popen.pid, signal.SIGKILL)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM, so a supervisor loop can stop its children and exit cleanly."""
+
+    def __init__(self) -> None:
+        self.set = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, *_: object) -> None:
+        self.set = True
+
+
+def wait_all_healthy(procs: List[Proc], timeout: float, log_dir: Path) -> bool:
+    """Wait for each process in turn, printing ready / FAILED with where its log is."""
+    for p in procs:
+        ok = wait_healthy(p.health_url, timeout, p.popen)
+        print(f"  {p.name:10s} {'ready' if ok else 'FAILED — see ' + str(log_dir / (p.name + '.log'))}", flush=True)
+        if not ok:
+            return False
+    return True

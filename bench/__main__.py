@@ -77,7 +77,7 @@ def training_cost() -> Dict:
     return {"training_seconds": round(seconds, 1), "model_mb": round(size / 1e6, 1), "load_average": load_average()}
 
 
-def latency_and_throughput(levels, rounds: int, skip_prod: bool) -> Dict:
+def latency_and_throughput(levels, rounds: int, skip_prod: bool, model_file: str = "") -> Dict:
     from bot.stack.training import ensure_model
 
     out: Dict[str, Dict] = {}
@@ -91,7 +91,8 @@ def latency_and_throughput(levels, rounds: int, skip_prod: bool) -> Dict:
         out["stock"]["training_seconds"] = round(stock_train, 1) or None
     finally:
         processes.stop(procs)
-    model = ensure_model()
+    # A given model keeps a long measurement from waiting for a retrain when someone edits the data meanwhile.
+    model = Path(model_file).resolve() if model_file else ensure_model()
     out["model"] = {"file": model.name, "model_mb": round(model.stat().st_size / 1e6, 1)}
     url, procs, startup = targets.start_single(model, work / "single")
     try:
@@ -281,6 +282,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-nlu", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-prod", action="store_true")
+    parser.add_argument("--model", default="", help="Huimin model to serve (default: the current one, trained if needed)")
     parser.add_argument("--train-cost", action="store_true",
                         help="also time a full training of Huimin's model from scratch (minutes)")
     args = parser.parse_args(argv)
@@ -296,7 +298,7 @@ def main(argv=None) -> int:
         result["nlu_load_average"] = load_average()
     if not args.skip_load:
         levels = [int(x) for x in args.levels.split(",")]
-        result["perf"] = latency_and_throughput(levels, args.rounds, args.skip_prod)
+        result["perf"] = latency_and_throughput(levels, args.rounds, args.skip_prod, args.model)
         result["ratios"] = ratios(result["perf"])
         result["targets"] = check_targets(result["ratios"])
         result["charts"] = charts(result["perf"], stamp)

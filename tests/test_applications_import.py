@@ -22,6 +22,19 @@ HEADER = "application_no,program,applicant_name,id_number,phone,status,submitted
 _W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
+def run_async(coro):
+    """Run a coroutine from a sync test; pooled connections (asyncpg) belong to one event loop, so close them."""
+    from bot.db import dispose_engines
+
+    async def go():
+        try:
+            return await coro
+        finally:
+            await dispose_engines()
+
+    return asyncio.run(go())
+
+
 def make_id(first17: str) -> str:
     return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, _W)) % 11]
 
@@ -91,7 +104,7 @@ def test_cli_imports_good_file_in_each_encoding(db_url, tmp_path, encoding):
 
     assert result.returncode == 0, result.stderr
     assert "3 new" in result.stdout
-    apps = asyncio.run(all_applications(db_url))
+    apps = run_async(all_applications(db_url))
     assert set(apps) == {"GZ2026000001", "GZ2026000002", "GZ2026000003"}
     a = apps["GZ2026000001"]
     assert (a.program_id, a.status, a.name_masked) == ("dibao", "public_notice", "张*国")
@@ -102,9 +115,9 @@ def test_cli_imports_good_file_in_each_encoding(db_url, tmp_path, encoding):
     text = stored_text(db_url)
     for secret in (ID_A, ID_B, ID_C, PHONE_A, PHONE_B, PHONE_C, ID_A[-6:]):
         assert secret not in text
-    ok = asyncio.run(verify("GZ2026000001", parse_answer(ID_A[-6:]), "conv-1", url=db_url))
+    ok = run_async(verify("GZ2026000001", parse_answer(ID_A[-6:]), "conv-1", url=db_url))
     assert ok.outcome == "ok"
-    ok = asyncio.run(verify("GZ2026000003", parse_answer(PHONE_C), "conv-2", url=db_url))
+    ok = run_async(verify("GZ2026000003", parse_answer(PHONE_C), "conv-2", url=db_url))
     assert ok.outcome == "ok"
 
 
@@ -136,7 +149,7 @@ def test_cli_reports_every_bad_row_and_imports_nothing(db_url, tmp_path):
     for _, expected in BAD_ROWS:
         assert expected in result.stderr, expected
     assert "nothing imported: 11 problem(s) in 13 row(s)" in result.stderr
-    assert asyncio.run(all_applications(db_url)) == {}
+    assert run_async(all_applications(db_url)) == {}
     # Error messages never echo a full ID or phone number (they end up in staff terminals and logs).
     for secret in (ID_A, PHONE_A):
         assert secret not in result.stderr + result.stdout
@@ -149,7 +162,7 @@ def test_cli_skip_invalid_imports_the_valid_rows(db_url, tmp_path):
     assert "imported 2 of 13 row(s)" in result.stdout and "2 new" in result.stdout
     assert "line 8: id_number: check digit does not match" in result.stderr
     assert "11 row(s) with problems were NOT imported" in result.stderr
-    assert set(asyncio.run(all_applications(db_url))) == {"GZ2026000001", "GZ2026000002"}
+    assert set(run_async(all_applications(db_url))) == {"GZ2026000001", "GZ2026000002"}
 
 
 def test_cli_unreadable_files_exit_2(db_url, tmp_path):

@@ -60,6 +60,28 @@ def test_normalizer_component_moves_entity_annotations():
     assert text[entity["start"]:entity["end"]] == "13800138000" == entity["value"]
 
 
+def test_parse_result_carries_the_original_text_with_entity_spans_on_it():
+    # What the resident typed is what the tracker stores; entity spans must point into it, not into the
+    # normalised text (a dropped "，" would otherwise shift 高龄津贴 one character left).
+    from bot.nlu.normalizer import ChineseTextNormalizer
+    from bot.nlu.original_text import OriginalTextRestorer
+    from rasa.shared.nlu.training_data.message import Message
+
+    raw = "我妈今年82了，能領 高齡津貼不？"
+    message = Message(data={"text": raw})
+    ChineseTextNormalizer().process([message])
+    normalised = message.get("text")
+    start = normalised.index("高龄津贴")
+    message.set("entities", [{"entity": "program", "start": start, "end": start + 4, "value": "elderly_allowance"}],
+                add_to_output=True)
+    OriginalTextRestorer().process([message])
+    entity = message.get("entities")[0]
+    assert message.get("text") == raw
+    assert raw[entity["start"]:entity["end"]] == "高齡津貼"
+    assert entity["value"] == "elderly_allowance"
+    assert "huimin_original_text" not in message.as_dict(only_output_properties=True)
+
+
 def test_normalizer_component_keeps_a_message_that_would_become_empty():
     from bot.nlu.normalizer import ChineseTextNormalizer
     from rasa.shared.nlu.training_data.message import Message

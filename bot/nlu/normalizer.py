@@ -16,6 +16,7 @@ from rasa.shared.nlu.constants import ENTITY_ATTRIBUTE_VALUE, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.original_text import ORIGINAL_TEXT
 from bot.nlu.textnorm import map_span, normalize, normalize_with_offsets
 
 __all__ = ["ChineseTextNormalizer", "normalize", "normalize_with_offsets"]
@@ -54,7 +55,7 @@ class ChineseTextNormalizer(GraphComponent):
         return f"opencc-python-reimplemented=={version('opencc-python-reimplemented')}"
 
     @staticmethod
-    def _normalize_message(message: Message) -> None:
+    def _normalize_message(message: Message, keep_original: bool = False) -> None:
         text = message.get(TEXT)
         # "/intent{...}" payloads from buttons are handled by RegexMessageHandler and must stay byte-exact.
         if not isinstance(text, str) or not text or text.startswith("/"):
@@ -64,6 +65,9 @@ class ChineseTextNormalizer(GraphComponent):
         # (as a miss, usually) instead of reaching the featurizers empty.
         if normalized == text or not normalized:
             return
+        if keep_original:
+            # For bot.nlu.original_text.OriginalTextRestorer, which ends the prediction pipeline.
+            message.set(ORIGINAL_TEXT, (text, offsets))
         entities = message.get(ENTITIES)
         if entities:
             moved = []
@@ -89,5 +93,5 @@ class ChineseTextNormalizer(GraphComponent):
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
-            self._normalize_message(message)
+            self._normalize_message(message, keep_original=True)
         return messages

@@ -12,7 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.booking import bookings, form, manage, slots, when
+from bot.booking import bookings, form, manage, nearest, slots, when
 from bot.booking.catalogue import CatalogueError, get_catalogue
 from bot.booking.understand import Message
 
@@ -97,6 +97,8 @@ class ValidateBookingForm(Action):
         # Coming back after an interruption: the latest message was the question, not an answer for the form.
         if not _fresh_message(tracker):
             return [SlotSet("requested_slot", form.next_slot(cat, state))]
+        if _message(tracker).intent == nearest.INTENT:
+            return []  # a shared location is not an answer: the form steps aside, the rule suggests sites
         try:
             step = await form.validate(state, _message(tracker), tracker.get_slot("requested_slot"), cat, CLOCK())
         except Exception:  # the database is down: say so plainly instead of failing silently
@@ -257,3 +259,34 @@ class ActionBookingManage(Action):
             dispatcher.utter_message(response="utter_booking_unavailable")
             return []
         return _emit(dispatcher, step)
+
+
+def _entity_value(tracker: Tracker, name: str) -> Any:
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") == name:
+            return entity.get("value")
+    return None
+
+
+class ActionNearestSites(Action):
+    """A location sent on WeChat: the nearest service sites, with buttons to book a service of the nearest."""
+
+    def name(self) -> Text:
+        return "action_nearest_sites"
+
+    async def run(self, dispatcher, tracker, domain):
+        cat = _catalogue(dispatcher)
+        if cat is None:
+            return []
+        where = nearest.point(_entity_value(tracker, "latitude"), _entity_value(tracker, "longitude"))
+        found = nearest.nearest_sites(cat, *where, within_m=nearest.NEARBY_LIMIT_M) if where else []
+        if not found:
+            dispatcher.utter_message(response="utter_nearest_sites_none")
+            return []
+        templates = {key: _template(domain, name) for key, name in nearest.TEMPLATES.items()}
+        closest = found[0][0]
+        dispatcher.utter_message(
+            response="utter_nearest_sites", buttons=nearest.service_buttons(cat, closest) or None,
+            sites="\n".join(nearest.describe_site(site, metres, templates) for site, metres in found),
+            nearest=closest.name)
+        return []

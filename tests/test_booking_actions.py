@@ -381,3 +381,81 @@ async def test_a_date_given_when_the_address_was_asked_is_kept(db_url):
     said = await chat.say("白下路100号")
     assert said == ["utter_ask_booking_time_choose"]
     assert [b["title"].split()[-1] for b in chat.buttons()] == ["9:00"]
+
+
+# ---------------------------------------------------------------- a location shared on WeChat
+
+def location_entities(lat, lng) -> List[Dict[str, Any]]:
+    return [{"entity": "latitude", "value": lat}, {"entity": "longitude", "value": lng}]
+
+
+async def share_location(chat: Chat, entities: List[Dict[str, Any]]) -> List[str]:
+    """What the rule does with /share_location{...} outside the form: action_nearest_sites."""
+    chat.said = []
+    text = "/share_location" + json.dumps({e["entity"]: e["value"] for e in entities})
+    chat.events.append({"event": "user", "text": text, "message_id": uuid.uuid4().hex, "timestamp": len(chat.events)})
+    await chat.run(ab.ActionNearestSites(), text, "share_location", entities)
+    return [m["response"] for m in chat.said]
+
+
+async def test_location_near_yueyahu_lists_it_first_and_books_there(db_url):
+    chat = Chat()
+    assert await share_location(chat, location_entities(32.034, 118.82)) == ["utter_nearest_sites"]
+    text = chat.text()
+    sites = [line for line in text.splitlines() if line.startswith("· ")]
+    assert len(sites) == 2, text
+    assert sites[0] == "· 月牙湖社区养老服务站，离您约 100 米", text   # about 150 m away
+    assert sites[1] == "· 大阳沟社区养老服务站，离您约 3 公里", text  # about 2.97 km
+    assert "南京市秦淮区月牙湖社区服务中心一楼" in text and "025-0000-0303" in text and "每天 9:00-16:30" in text
+    assert "想在月牙湖社区养老服务站预约" in text
+    # a button per service of 月牙湖; 助餐 is served at the site, so its button books it there
+    buttons = {b["title"]: b for b in chat.buttons()}
+    assert set(buttons) == {"助餐", "助洁", "上门探访", "居家适老化改造上门评估", "康复护理"}
+    intent, entities = button_entities(buttons["助餐"])
+    assert intent == "book_service"
+    said = await chat.say("助餐", intent, entities)
+    assert chat.active and said and said[0].startswith("utter_ask_booking_date"), said
+    assert (chat.slots["booking_service"], chat.slots["booking_mode"], chat.slots["booking_site"]) == (
+        "meal", "site", "yueyahu")
+    # an at-home service: the form asks for the address (the serving site follows from it)
+    other = Chat()
+    await share_location(other, location_entities(32.034, 118.82))
+    intent, entities = button_entities({b["title"]: b for b in other.buttons()}["助洁"])
+    assert await other.say("助洁", intent, entities) == ["utter_ask_booking_address"]
+
+
+async def test_location_near_zhongshan_south_road_lists_dayanggou_first(db_url):
+    chat = Chat()
+    assert await share_location(chat, location_entities("32.0285", "118.7885")) == ["utter_nearest_sites"]
+    sites = [line for line in chat.text().splitlines() if line.startswith("· ")]
+    assert sites[0].startswith("· 大阳沟社区养老服务站，离您约 ") and sites[0].endswith(" 米")
+    assert sites[1].startswith("· 五老村街道社区养老服务中心") and "周一到周六 8:30-17:00" in chat.text()
+
+
+@pytest.mark.parametrize("entities", [
+    location_entities("abc", "def"),
+    location_entities(None, 118.82),
+    location_entities(132.03, 118.82),          # no such latitude
+    location_entities(32.03, float("nan")),
+    location_entities(23.134521, 113.358803),   # 广州: far from every site
+    [],
+])
+async def test_unusable_or_far_location_says_no_site_nearby(db_url, entities):
+    chat = Chat()
+    assert await share_location(chat, entities) == ["utter_nearest_sites_none"]
+    assert "没有找到附近的服务站" in chat.text() and not chat.buttons()  # the none response's buttons are static
+
+
+async def test_location_inside_the_form_is_answered_then_the_form_goes_on(db_url):
+    chat = Chat()
+    await chat.say("我想约上门助浴", "book_service")
+    assert chat.slots["requested_slot"] == "booking_address"
+    entities = location_entities(32.034, 118.82)
+    text = "/share_location" + json.dumps({"latitude": 32.034, "longitude": 118.82})
+    # the form steps aside (nothing set), the rule runs action_nearest_sites, then the form asks again
+    assert not await chat.form(text, "share_location", entities, "action_extract_slots")
+    chat.said = []
+    await chat.run(ab.ActionNearestSites(), text, "share_location", entities)
+    await chat.form(text, "share_location", entities, "action_nearest_sites")
+    assert [m["response"] for m in chat.said] == ["utter_nearest_sites", "utter_ask_booking_address"]
+    assert chat.slots["booking_service"] == "bath" and chat.slots["booking_address"] is None

@@ -122,3 +122,33 @@ def test_check_reports_file_and_line(tmp_path):
     assert any(f == "dayanggou.yml" and "capacity" in m and line > 1 for f, line, m in messages), messages
     assert any(f == "dayanggou.yml" and "laundry" in m for f, line, m in messages), messages
     assert any(f == "bath.yml" and "price_note" in m for f, line, m in messages), messages
+
+
+@pytest.mark.parametrize("location,expected", [
+    ("{lat: 132.03, lng: 118.79}", "lat（纬度）"),
+    ("{lat: 32.03, lng: east}", "lng（经度）"),
+    ("{lat: 32.03}", "lng（经度）"),
+    ("{lat: 32.03, lng: 118.79, alt: 10}", "location 应写成"),
+    ("[32.03, 118.79]", "location 应写成"),
+])
+def test_bad_site_location_is_reported_with_file_and_line(tmp_path, location, expected):
+    shutil.copytree(KNOWLEDGE / "services", tmp_path / "services")
+    shutil.copytree(KNOWLEDGE / "sites", tmp_path / "sites")
+    site = tmp_path / "sites" / "yueyahu.yml"
+    lines = site.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.startswith("location:"))
+    lines[number - 1] = f"location: {location}"
+    site.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    messages = [(Path(p.file).name, p.line, p.message) for p in check(tmp_path)]
+    assert [(f, line) for f, line, m in messages if expected in m] == [("yueyahu.yml", number)], messages
+
+
+def test_site_location_is_optional(tmp_path):
+    shutil.copytree(KNOWLEDGE / "services", tmp_path / "services")
+    shutil.copytree(KNOWLEDGE / "sites", tmp_path / "sites")
+    site = tmp_path / "sites" / "yueyahu.yml"
+    site.write_text("\n".join(line for line in site.read_text(encoding="utf-8").splitlines()
+                              if not line.startswith("location:")) + "\n", encoding="utf-8")
+    assert check(tmp_path) == []
+    assert load_catalogue(tmp_path).sites["yueyahu"].location is None
+    assert load_catalogue(KNOWLEDGE).sites["yueyahu"].location.lat == pytest.approx(32.033)

@@ -188,7 +188,8 @@ def test_voice_with_recognition_is_a_question(wechat, wechat_api):
 @pytest.mark.parametrize("msg_type,fields,text_key", [
     ("voice", {"MediaId": "media-2", "Format": "amr", "Recognition": ""}, "voice_not_recognised"),
     ("image", {"PicUrl": "http://example.invalid/p.jpg", "MediaId": "media-3"}, "unsupported_media"),
-    ("location", {"Location_X": 23.134521, "Location_Y": 113.358803, "Scale": 20, "Label": "广州"}, "location"),
+    # a location without usable coordinates (a usable one goes to the assistant: see the next test)
+    ("location", {"Location_X": "unknown", "Location_Y": "unknown", "Scale": 20, "Label": "广州"}, "location"),
 ])
 def test_media_without_text_gets_a_polite_answer(wechat, wechat_api, msg_type, fields, text_key):
     openid = new_user()
@@ -196,6 +197,20 @@ def test_media_without_text_gets_a_polite_answer(wechat, wechat_api, msg_type, f
     assert wechat.push(body, openid).text == "success"
     assert one_reply(wechat_api, openid, settle=1.0) == CONTENT.texts[text_key]
     assert wechat.user_texts(openid) == []
+
+
+def test_location_suggests_the_nearest_service_site(wechat, wechat_api):
+    openid = new_user()
+    body = wechat.xml(openid, "location", {"Location_X": 32.03396, "Location_Y": 118.819984, "Scale": 15,
+                                           "Label": "江苏省南京市秦淮区月牙湖公园附近", "MsgId": wechat.next_msg_id()})
+    assert wechat.push(body, openid).text == "success"
+    reply = one_reply(wechat_api, openid)
+    sites = [line for line in reply.splitlines() if line.startswith("· ")]
+    assert sites and "月牙湖社区养老服务站" in sites[0] and sites[0].endswith(" 米"), reply
+    # the nearest site's services as numbered choices (WeChat text has no buttons)
+    assert CONTENT.texts["choice_line"].format(number=1, title="助餐") in reply, reply
+    # the assistant got the coordinates (rounded to about 100 m) and not the address label
+    assert wechat.user_texts(openid) == ['/share_location{"latitude": 32.034, "longitude": 118.82}']
 
 
 def test_expired_token_is_refreshed_and_the_answer_still_arrives(wechat, wechat_api):

@@ -7,6 +7,7 @@ line (it is registered with ``python -m bot kb check``); ``entity_phrases`` feed
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,13 @@ class Offering:
 
 
 @dataclass(frozen=True)
+class GeoPoint:
+    """A point as WeChat sends it: GCJ-02 latitude and longitude, in degrees."""
+    lat: float
+    lng: float
+
+
+@dataclass(frozen=True)
 class Site:
     id: str
     name: str
@@ -79,6 +87,7 @@ class Site:
     home_service_area: Tuple[str, ...]
     offerings: Tuple[Offering, ...]
     demo: bool = False
+    location: Optional[GeoPoint] = None  # optional; used to suggest the nearest site (bot/booking/nearest.py)
 
 
 @dataclass(frozen=True)
@@ -308,6 +317,32 @@ def _load_offering(site_id: str, site_hours: Tuple[dt.time, dt.time], path: Path
                     capacity=cap, horizon_days=horizon, notice_days=notice_days, notice_hours=notice_hours)
 
 
+def _degrees(value: Any, low: float, high: float) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and low <= value <= high else None
+
+
+def _load_location(path: Path, data: Any, c: _Collector) -> Tuple[bool, Optional[GeoPoint]]:
+    """(ok, point): the optional ``location: {lat: …, lng: …}`` of a site."""
+    if data.get("location") is None:
+        return True, None
+    raw = data["location"]
+    line = _line(data, "location")
+    if not isinstance(raw, dict) or set(raw) - {"lat", "lng"}:
+        c.add(path, line, "location 应写成 {lat: 32.03, lng: 118.79}（纬度、经度，GCJ-02 坐标）")
+        return False, None
+    lat, lng = _degrees(raw.get("lat"), -90, 90), _degrees(raw.get("lng"), -180, 180)
+    if lat is None:
+        c.add(path, _line(raw, "lat") if "lat" in raw else line, "location 的 lat（纬度）应是 -90 到 90 之间的数字")
+    if lng is None:
+        c.add(path, _line(raw, "lng") if "lng" in raw else line, "location 的 lng（经度）应是 -180 到 180 之间的数字")
+    if lat is None or lng is None:
+        return False, None
+    return True, GeoPoint(lat, lng)
+
+
 def _load_site(path: Path, data: Any, services: Dict[str, Service], c: _Collector) -> Optional[Site]:
     if not isinstance(data, dict):
         c.add(path, 1, "服务站文件应是一个映射（id、name、address……）")
@@ -333,6 +368,8 @@ def _load_site(path: Path, data: Any, services: Dict[str, Service], c: _Collecto
     if not isinstance(data.get("closed_on_public_holidays", True), bool):
         c.add(path, _line(data, "closed_on_public_holidays"), "closed_on_public_holidays 应是 true 或 false")
         ok = False
+    location_ok, location = _load_location(path, data, c)
+    ok = ok and location_ok
     offerings = []
     seen = set()
     for entry in data.get("services") or []:
@@ -355,7 +392,7 @@ def _load_site(path: Path, data: Any, services: Dict[str, Service], c: _Collecto
                 open_days=tuple(WEEKDAYS.index(d) for d in days), hours=hours,
                 closed_on_public_holidays=bool(data.get("closed_on_public_holidays", True)),
                 home_service_area=tuple(_text(a) for a in data.get("home_service_area") or []),
-                offerings=tuple(offerings), demo=bool(data.get("demo", False)))
+                offerings=tuple(offerings), demo=bool(data.get("demo", False)), location=location)
 
 
 def _load_holidays(path: Path, data: Any, c: _Collector) -> List[Holiday]:

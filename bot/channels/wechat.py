@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
+import math
 import re
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
@@ -44,6 +46,10 @@ _NUMBER_RE = re.compile(r"\d{1,2}")
 # Conversation ids of WeChat users: the prefix keeps them apart from web-chat session ids (which cannot contain
 # ":"), so no web page can name a WeChat user's conversation, and staff see where a conversation comes from.
 SENDER_PREFIX = "wx:"
+# A shared location goes to the assistant as this intent (actions/booking.py suggests the nearest sites),
+# rounded to 3 decimals (about 100 m): enough to find a site, and the conversation keeps no exact home position.
+LOCATION_INTENT = "share_location"
+LOCATION_DECIMALS = 3
 
 
 def sender_id(openid: str) -> str:
@@ -315,6 +321,20 @@ class WeChatInput(InputChannel):
         await self.api.send_custom({"touser": openid, "msgtype": "text",
                                     "text": {"content": self.content.texts[text_key]}})
 
+    @staticmethod
+    def _location_payload(msg: Any) -> Optional[str]:
+        """``/share_location{"latitude": …, "longitude": …}`` from a location message (Location_X = latitude,
+        Location_Y = longitude, GCJ-02); None when WeChat sent no usable numbers. The label (an address) is not
+        passed on."""
+        try:
+            lat, lng = float(msg.location_x), float(msg.location_y)
+        except (TypeError, ValueError):
+            return None
+        if not (math.isfinite(lat) and math.isfinite(lng)):
+            return None
+        coords = {"latitude": round(lat, LOCATION_DECIMALS), "longitude": round(lng, LOCATION_DECIMALS)}
+        return f"/{LOCATION_INTENT}{json.dumps(coords)}"
+
     async def _map_choice(self, openid: str, text: str) -> str:
         folded = to_halfwidth(text).strip()
         if _NUMBER_RE.fullmatch(folded):
@@ -348,7 +368,10 @@ class WeChatInput(InputChannel):
             if not text:
                 return await self._say(openid, "voice_not_recognised")
         elif msg.type == "location":
-            return await self._say(openid, "location")
+            location = self._location_payload(msg)
+            if location is None:
+                return await self._say(openid, "location")
+            return await self._to_rasa(openid, location, USER_MESSAGE_QUOTA, on_new_message, "location")
         else:
             return await self._say(openid, "unsupported_media")
         if text:

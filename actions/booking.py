@@ -97,8 +97,6 @@ class ValidateBookingForm(Action):
         # Coming back after an interruption: the latest message was the question, not an answer for the form.
         if not _fresh_message(tracker):
             return [SlotSet("requested_slot", form.next_slot(cat, state))]
-        if _message(tracker).intent == nearest.INTENT:
-            return []  # a shared location is not an answer: the form steps aside, the rule suggests sites
         try:
             step = await form.validate(state, _message(tracker), tracker.get_slot("requested_slot"), cat, CLOCK())
         except Exception:  # the database is down: say so plainly instead of failing silently

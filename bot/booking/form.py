@@ -27,7 +27,7 @@ CONTACT_SLOTS = (PHONE, PHONE_HASH)
 INTERRUPTING = {
     "ask_overview", "ask_eligibility", "ask_benefits", "ask_amount", "ask_materials", "ask_apply", "ask_duration",
     "ask_handler", "ask_service_list", "check_status", "request_human", "complaint", "emergency", "bot_challenge",
-    "ask_capabilities", "stop", "goodbye", "my_bookings", "cancel_booking",
+    "ask_capabilities", "stop", "goodbye", "my_bookings", "cancel_booking", "share_location",
 }
 
 EXPLAIN = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Dict, Optional
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import declarative_base, sessionmaker
@@ -40,6 +40,19 @@ def _ensure_sqlite_folder(url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def sqlite_pragmas(engine: Any) -> None:
+    """WAL (readers never wait for the writer; persistent in the file) and one sync per checkpoint instead
+    of one per commit — durable across a process crash, and at most the last commits lost on power loss."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
 def get_engine(url: Optional[str] = None) -> AsyncEngine:
     url = to_async_url(url or get_settings().database_url)
     engine = _engines.get(url)
@@ -48,6 +61,7 @@ def get_engine(url: Optional[str] = None) -> AsyncEngine:
         if url.startswith("sqlite"):
             # SQLite serialises writers; a generous busy timeout turns contention into waiting, not errors.
             engine = create_async_engine(url, connect_args={"timeout": 30})
+            sqlite_pragmas(engine.sync_engine)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         _engines[url] = engine

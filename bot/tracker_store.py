@@ -19,12 +19,15 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine.url import make_url
 
+from bot import rasa_fixes
+from bot.db import sqlite_pragmas
 from bot.privacy import install_log_redaction
 from bot.privacy import redact_text
 from bot.settings import get_settings
 
 # Rasa loads this module at start-up, after it configured logging: make sure its logs are masked too.
 install_log_redaction()
+rasa_fixes.install()
 
 REDACTED = "[已隐藏]"
 # Slots holding a verification answer: only these values may be stored; anything else becomes REDACTED.
@@ -112,6 +115,22 @@ class HuiminTrackerStore(SQLTrackerStore):
             event_broker=event_broker,
             **kwargs,
         )
+        if url.drivername.startswith("sqlite") and url.database:
+            self._pool_sqlite_connections()
+
+    def _pool_sqlite_connections(self) -> None:
+        # SQLAlchemy 1.4 opens a new SQLite connection per session (NullPool) and SQLite syncs the file on every
+        # commit: two of the largest costs of a turn in the profile. Rasa uses the store from its event-loop
+        # thread only, so connections can be kept; WAL lets the console read while Rasa writes.
+        import sqlalchemy as sa
+        from sqlalchemy.pool import QueuePool
+
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, poolclass=QueuePool, pool_size=5, max_overflow=10,
+                                       connect_args={"check_same_thread": False, "timeout": 30})
+        sqlite_pragmas(self.engine)
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     @classmethod
     def create(cls, domain: Optional[Domain] = None, **kwargs: Any) -> "HuiminTrackerStore":

@@ -122,6 +122,7 @@ def latency_and_throughput(levels, rounds: int, skip_prod: bool, model_file: str
                 out["prod"]["startup_seconds"] = round(startup, 1)
             finally:
                 processes.stop(procs)
+                targets.drop_prod_databases()
     shutil.rmtree(work, ignore_errors=True)
     return out
 

@@ -102,6 +102,7 @@ def start_prod(model: Path, work: Path) -> Tuple[str, List[processes.Proc], floa
                  redis_url="redis://127.0.0.1:6379/3")
     # nginx's helper ports sit next to the public one; make sure they are free too.
     prepare(topo)
+    _prod_topologies.append(topo)
     os.environ.update(topo.env)
     _seed()
     started = time.perf_counter()
@@ -111,6 +112,17 @@ def start_prod(model: Path, work: Path) -> Tuple[str, List[processes.Proc], floa
             processes.stop(procs)
             raise RuntimeError(f"{p.name} did not start; see {work / 'log'}")
     return f"http://127.0.0.1:{topo.public_port}", procs, time.perf_counter() - started
+
+
+_prod_topologies: List = []
+
+
+def drop_prod_databases() -> None:
+    """The benchmark's PostgreSQL databases are scratch: dropped once the topology is stopped."""
+    from bot.prod.cli import drop_topology_databases
+
+    while _prod_topologies:
+        drop_topology_databases(_prod_topologies.pop())
 
 
 def _seed() -> None:

@@ -25,16 +25,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# (server URL, name) of every database the tests created; dropped when the session ends, since the PostgreSQL
+# server outlives every run (CI runs on the same machine again and again).
+_SCRATCH_DATABASES = []
+
+
 def _postgres_database(base_url: str) -> str:
     """A fresh database on the test server, so runs never see each other's rows."""
     import sqlalchemy as sa
 
     name = f"huimin_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(base_url.replace("postgresql+asyncpg://", "postgresql://"), isolation_level="AUTOCOMMIT")
+    server = base_url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
+    engine = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
+    _SCRATCH_DATABASES.append((server, name))
     return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_scratch_databases():
+    yield
+    from bot.prod.cli import drop_postgres_database
+
+    for server, name in _SCRATCH_DATABASES:
+        try:
+            drop_postgres_database(server, name)
+        except Exception as exc:  # a leftover database is untidy, not a test failure
+            print(f"could not drop test database {name}: {exc}")
 
 
 DB_KINDS = ["sqlite"] + (["postgres"] if os.environ.get("HUIMIN_TEST_POSTGRES_URL") else [])

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,9 @@ def _tracker_url(db_url: str, tmp_path: Path) -> str:
     if db_url.startswith("sqlite"):
         return f"sqlite:///{tmp_path / 'tracker.db'}"
     # A fresh tracker database next to the application one on the same PostgreSQL server.
-    base = db_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"huimin_test_tracker_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
+    from conftest import _postgres_database
+
+    return _postgres_database(db_url.replace("postgresql+asyncpg://", "postgresql://"))
 
 
 def _save_conversation(store, sender: str, started: float, texts, gap: float = 10) -> None:

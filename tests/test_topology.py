@@ -93,6 +93,9 @@ def topology(tmp_path_factory):
     t.model, t.suffix = model, suffix
     yield t
     processes.stop(t.procs)
+    from bot.prod.cli import drop_topology_databases
+
+    drop_topology_databases(t.topo)
 
 
 async def _converse(session, url, sender, script, delivered: Dict[str, List[str]], retry_on_error=False):

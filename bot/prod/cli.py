@@ -21,6 +21,26 @@ def ensure_postgres_database(server_url: str, name: str) -> None:
     engine.dispose()
 
 
+def drop_postgres_database(server_url: str, name: str) -> None:
+    """Throw-away databases (tests, benchmarks) are dropped after use: the server outlives every run."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def drop_topology_databases(topo) -> None:
+    from bot.db import to_sync_url
+
+    for url in (topo.env["HUIMIN_DATABASE_URL"], topo.env["HUIMIN_TRACKER_DB_URL"]):
+        server, name = to_sync_url(url).rsplit("/", 1)
+        drop_postgres_database(server, name)
+
+
 def start_topology(topo, run_dir: Path, env_extra=None) -> List:
     """Start every process of ``topo`` (nginx last) and return them; the caller stops them."""
     from bot.prod.topology import nginx_conf

@@ -57,7 +57,7 @@ validate: install
 run: install migrate
 	$(PY) -m bot run
 
-test: install system-deps
+test: install system-deps prod-deps
 	$(PY) -m bot kb check
 	$(PY) -m bot model
 	$(PY) -m pytest -q tests
@@ -65,7 +65,7 @@ test: install system-deps
 bench: install train
 	$(PY) -m bench
 
-# nginx from Debian's packages for the production topology.
+# nginx from Debian's packages for the production topology (and its tests, in `make test`).
 prod-deps:
 	@test -x /usr/sbin/nginx || { echo "installing Debian nginx-light"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }

@@ -180,3 +180,14 @@ def chromium_path() -> str:
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def catalogue_without_location(folder: Path, *site_ids: str) -> Path:
+    """A copy of the booking catalogue (services, sites) in ``folder`` whose given sites have no ``location``."""
+    for part in ("services", "sites"):
+        shutil.copytree(ROOT / "knowledge" / part, folder / part)
+    for site_id in site_ids:
+        path = folder / "sites" / f"{site_id}.yml"
+        path.write_text("\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
+                                  if not line.startswith("location:")) + "\n", encoding="utf-8")
+    return folder

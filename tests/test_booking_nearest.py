@@ -1,6 +1,5 @@
 """The nearest service sites to a shared location: distances, order, sites without a location, wording."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ from ruamel.yaml import YAML
 
 from bot.booking import nearest
 from bot.booking.catalogue import load_catalogue
+from tests.conftest import catalogue_without_location
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -57,20 +57,12 @@ def test_far_away_is_not_nearby(cat):
 
 
 def test_sites_without_location_are_skipped(tmp_path):
-    shutil.copytree(KNOWLEDGE / "services", tmp_path / "services")
-    shutil.copytree(KNOWLEDGE / "sites", tmp_path / "sites")
-    path = tmp_path / "sites" / "yueyahu.yml"
-    path.write_text("\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
-                              if not line.startswith("location:")) + "\n", encoding="utf-8")
-    cat = load_catalogue(tmp_path)
+    cat = load_catalogue(catalogue_without_location(tmp_path / "one", "yueyahu"))
     assert cat.sites["yueyahu"].location is None
     found = nearest.nearest_sites(cat, *YUEYAHU, limit=5)
     assert [s.id for s, _ in found] == ["dayanggou", "wulaocun"]
-    for name in ("dayanggou.yml", "wulaocun.yml"):
-        p = tmp_path / "sites" / name
-        p.write_text("\n".join(line for line in p.read_text(encoding="utf-8").splitlines()
-                               if not line.startswith("location:")) + "\n", encoding="utf-8")
-    assert nearest.nearest_sites(load_catalogue(tmp_path), *YUEYAHU) == []
+    none = catalogue_without_location(tmp_path / "none", "yueyahu", "dayanggou", "wulaocun")
+    assert nearest.nearest_sites(load_catalogue(none), *YUEYAHU) == []
 
 
 @pytest.mark.parametrize("lat,lng,expected", [

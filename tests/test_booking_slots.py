@@ -8,6 +8,7 @@ import pytest
 from bot.booking import slots
 from bot.booking.catalogue import check, entity_phrases, load_catalogue
 from bot.booking.when import parse
+from tests.conftest import catalogue_without_location
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -144,11 +145,7 @@ def test_bad_site_location_is_reported_with_file_and_line(tmp_path, location, ex
 
 
 def test_site_location_is_optional(tmp_path):
-    shutil.copytree(KNOWLEDGE / "services", tmp_path / "services")
-    shutil.copytree(KNOWLEDGE / "sites", tmp_path / "sites")
-    site = tmp_path / "sites" / "yueyahu.yml"
-    site.write_text("\n".join(line for line in site.read_text(encoding="utf-8").splitlines()
-                              if not line.startswith("location:")) + "\n", encoding="utf-8")
+    catalogue_without_location(tmp_path, "yueyahu")
     assert check(tmp_path) == []
     assert load_catalogue(tmp_path).sites["yueyahu"].location is None
     assert load_catalogue(KNOWLEDGE).sites["yueyahu"].location.lat == pytest.approx(32.033)

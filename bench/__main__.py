@@ -123,7 +123,10 @@ def latency_and_throughput(levels, rounds: int, skip_prod: bool, model_file: str
             finally:
                 processes.stop(procs)
                 targets.drop_prod_databases()
-    shutil.rmtree(work, ignore_errors=True)
+    if "skipped" in out.get("prod", {}):
+        print(f"  logs kept for the skipped topology: {work / 'prod' / 'log'}", flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 

@@ -317,11 +317,12 @@ def _load_offering(site_id: str, site_hours: Tuple[dt.time, dt.time], path: Path
                     capacity=cap, horizon_days=horizon, notice_days=notice_days, notice_hours=notice_hours)
 
 
-def _degrees(value: Any, low: float, high: float) -> Optional[float]:
+def degrees(value: Any, limit: float) -> Optional[float]:
+    """``value`` as degrees when it is a finite number within ±limit (90 for latitude, 180 for longitude)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     value = float(value)
-    return value if math.isfinite(value) and low <= value <= high else None
+    return value if math.isfinite(value) and -limit <= value <= limit else None
 
 
 def _load_location(path: Path, data: Any, c: _Collector) -> Tuple[bool, Optional[GeoPoint]]:
@@ -333,7 +334,7 @@ def _load_location(path: Path, data: Any, c: _Collector) -> Tuple[bool, Optional
     if not isinstance(raw, dict) or set(raw) - {"lat", "lng"}:
         c.add(path, line, "location 应写成 {lat: 32.03, lng: 118.79}（纬度、经度，GCJ-02 坐标）")
         return False, None
-    lat, lng = _degrees(raw.get("lat"), -90, 90), _degrees(raw.get("lng"), -180, 180)
+    lat, lng = degrees(raw.get("lat"), 90), degrees(raw.get("lng"), 180)
     if lat is None:
         c.add(path, _line(raw, "lat") if "lat" in raw else line, "location 的 lat（纬度）应是 -90 到 90 之间的数字")
     if lng is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from bot.booking.catalogue import Catalogue, Site
+from bot.booking.catalogue import Catalogue, Site, degrees
 from bot.booking.form import payload
 from bot.booking.when import describe_time
 
@@ -35,17 +35,12 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 def coordinate(value: Any, limit: float) -> Optional[float]:
     """``value`` as degrees when it is a finite number (or a numeric string) within ±limit, else None."""
-    if isinstance(value, bool):
-        return None
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
             return None
-    if not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and -limit <= value <= limit else None
+    return degrees(value, limit)
 
 
 def point(lat: Any, lng: Any) -> Optional[Tuple[float, float]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from bot.knowledge.loader import KnowledgeBase, Locality, Program, Review, Source
+from bot.knowledge.resident_text import working_link
 
 MAX_BUTTONS = 4
 MAX_CLARIFY_BUTTONS = 6
@@ -71,12 +72,12 @@ class _Block:
 def _footer(kb: KnowledgeBase, blocks: Sequence[_Block], aspect: Optional[str]) -> Tuple[str, Optional[bool]]:
     if not blocks:
         return "", None
-    titles: List[str] = []
+    shown: List[Source] = []
     for block in blocks:
         backing = [s for s in block.sources if s.backs(aspect)] or list(block.sources)
         for src in backing[:1]:
-            if src.title not in titles:
-                titles.append(src.title)
+            if src.title not in [s.title for s in shown]:
+                shown.append(src)
     verified = [b.review.aspect_verified(aspect) for b in blocks]
     if all(verified):
         dates = sorted(b.review.reviewed_on for b in blocks if b.review.reviewed_on)
@@ -86,8 +87,16 @@ def _footer(kb: KnowledgeBase, blocks: Sequence[_Block], aspect: Optional[str]) 
     else:
         status = _fill(kb, "footer.status_mixed")
     sep = kb.template("footer.source_separator")
-    line = _fill(kb, "footer.line", sources=sep.join(titles[:MAX_FOOTER_SOURCES]), status=status)
+    line = _fill(kb, "footer.line", sources=sep.join(_source_text(kb, s) for s in shown[:MAX_FOOTER_SOURCES]),
+                 status=status)
     return line, all(verified)
+
+
+def _source_text(kb: KnowledgeBase, src: Source) -> str:
+    """A source as residents read it: its title, and its link only when the link can be opened."""
+    if working_link(src.url):
+        return _fill(kb, "footer.source_link", title=src.title, url=src.url.strip())
+    return src.title
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -269,12 +278,12 @@ def render_clarify_program(kb: KnowledgeBase, aspect: Optional[str] = None, loca
 # ---------------------------------------------------------------------------------------------------------
 # The national basic elderly care service list
 
-def _category_label(kb: KnowledgeBase, item) -> str:
+def _category_label(kb: KnowledgeBase, item) -> Optional[str]:
+    """The item's category, or None when no source confirms it: an unconfirmed category is not shown at all
+    (a resident has no use for our note that it is unconfirmed)."""
     cat = kb.service_list.category(item.category)
-    if cat is None:
-        return _fill(kb, "service_list.category_unknown")
-    if not item.category_verified:
-        return _fill(kb, "service_list.category_unverified", category=cat.name)
+    if cat is None or not item.category_verified:
+        return None
     return cat.name
 
 
@@ -287,8 +296,12 @@ def render_service_list(kb: KnowledgeBase, item_id: Optional[str] = None, locali
     locality = _locality(kb, locality_id)
     item = sl.items.get(item_id or "")
     if item is not None:
-        parts = [_fill(kb, "service_list.item", name=item.name, category=_category_label(kb, item),
-                       target=item.target, content=item.content)]
+        category = _category_label(kb, item)
+        if category:
+            parts = [_fill(kb, "service_list.item", name=item.name, category=category, target=item.target,
+                           content=item.content)]
+        else:
+            parts = [_fill(kb, "service_list.item_plain", name=item.name, target=item.target, content=item.content)]
         footer, verified = _footer(kb, [_Block(item.content, item.sources, item.review)], None)
         parts.append(footer)
         buttons = []
@@ -303,7 +316,11 @@ def render_service_list(kb: KnowledgeBase, item_id: Optional[str] = None, locali
 
     lines = [sl.summary, _fill(kb, "service_list.items_heading")]
     for it in sl.items.values():
-        lines.append(_fill(kb, "service_list.item_line", name=it.name, category=_category_label(kb, it)))
+        category = _category_label(kb, it)
+        if category:
+            lines.append(_fill(kb, "service_list.item_line", name=it.name, category=category))
+        else:
+            lines.append(_fill(kb, "service_list.item_line_plain", name=it.name))
     lines.append(sl.full_list_hint)
     blocks = [_Block(sl.summary, sl.sources, sl.review)]
     if locality and locality.service_list:

@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional
 
-from bot.knowledge.loader import read_documents, validate_documents
+from bot.knowledge import integrity
+from bot.knowledge.loader import display_path, read_documents, validate_documents
 from bot.knowledge.schema import Problem
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def check_knowledge(knowledge_dir: Path, overrides: Optional[Mapping[Path, str]]
     problems: List[Problem] = []
     docs = read_documents(Path(knowledge_dir), problems, overrides)
     validate_documents(docs, problems)
+    integrity.check_documents(docs, problems, display_path)
     if extras:
         problems.extend(extra_problems(Path(knowledge_dir)))
     return sorted(problems, key=lambda p: (p.file, p.line, p.message))

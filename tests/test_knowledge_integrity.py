@@ -1,0 +1,109 @@
+"""What residents read: every rendered answer is free of internal paths and editors' notes, source lines show a
+title and a working link, and `kb check` rejects each kind of defect the fact-check of issue 15 found."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge.answers import (render_answer, render_clarify_program, render_contact, render_overview,
+                                   render_service_list)
+from bot.knowledge.check import check_knowledge
+from bot.knowledge.loader import load_knowledge
+from bot.knowledge.resident_text import URL_RE, internal_markers, working_link
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE = ROOT / "knowledge"
+
+# The defects the fact-check quoted, verbatim: none may reach a resident again.
+QUOTED = ("docs/policy/3.2.md", "报道未写明对象", "分类待核实", "中国日报", "....")
+
+
+def all_answers(kb):
+    """Every programme × aspect (and overview) × locality (and none), the list, its items, clarify, contact."""
+    localities = [None] + sorted(kb.localities)
+    for pid in sorted(kb.programs):
+        for loc in localities:
+            yield f"{pid}/overview/{loc}", render_overview(kb, pid, loc)
+            for aspect in kb.aspects:
+                yield f"{pid}/{aspect}/{loc}", render_answer(kb, pid, aspect, loc)
+    for loc in localities:
+        yield f"service_list/{loc}", render_service_list(kb, None, loc)
+        for item in sorted(kb.service_list.items):
+            yield f"service_list/{item}/{loc}", render_service_list(kb, item, loc)
+        yield f"clarify/{loc}", render_clarify_program(kb, None, loc)
+        yield f"contact/{loc}", type("A", (), {"text": render_contact(kb, loc), "buttons": []})()
+
+
+def test_every_rendered_answer_is_free_of_internal_paths_and_notes():
+    kb = load_knowledge(KNOWLEDGE)
+    answers = list(all_answers(kb))
+    # 19 programmes × 8 (overview + 7 aspects) × 3 (no locality, 2 localities) plus the list answers.
+    assert len(answers) >= len(kb.programs) * 8 * 3
+    bad = []
+    for where, answer in answers:
+        texts = [answer.text] + [b["title"] for b in answer.buttons]
+        for text in texts:
+            # A link may carry a path of the site it points to (a law's reprint on GitHub); the text around it may not.
+            plain = URL_RE.sub(" ", text)
+            found = internal_markers(text) + [q for q in QUOTED if q in plain]
+            found += [u for u in URL_RE.findall(text) if not working_link(u)]
+            if found:
+                bad.append(f"{where}: {found}")
+    assert not bad, "\n".join(bad)
+
+
+def test_source_lines_show_a_title_and_a_working_link():
+    kb = load_knowledge(KNOWLEDGE)
+    answer = render_answer(kb, "dibao", "materials")
+    footer = answer.text.splitlines()[-1]
+    assert re.match(r"来源：《最低生活保障审核确认办法》[^ ]* https://\S+ · 已核实", footer), footer
+    # A source whose only address is an abbreviated mirror ("....") is named without a link.
+    amount = render_answer(kb, "elderly_allowance", "amount").text
+    assert "洛川县高龄津贴办事指南（政府页面镜像）" in amount and "7613335" not in amount
+    # ecns.cn is 中国新闻网.
+    item = render_service_list(kb, "item_high_age_allowance").text
+    assert "中国新闻网" in item and "中国日报" not in item
+
+
+def test_internal_markers_recognise_the_quoted_defects():
+    assert internal_markers("来源：困境儿童保障文件（法规转载 docs/policy/3.2.md）")
+    assert internal_markers("对象：报道未写明对象")
+    assert internal_markers("· 高龄津贴（物质帮助，分类待核实）")
+    assert internal_markers("见 knowledge/offices.yml")
+    assert not internal_markers("来源：《最低生活保障审核确认办法》 https://github.com/x/y/blob/c/docs/a/1.1.md")
+    assert not working_link("https://7613335.com/html/ggfwzdbsfw1....info13059460.html")
+    assert working_link("http://ecns.cn/news/2023-05-23/detail-ihcprrta3252447.shtml")
+
+
+@pytest.fixture
+def kb_copy(tmp_path):
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target)
+    return target
+
+
+def _messages(directory):
+    return [str(p) for p in check_knowledge(directory)]
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_kb_check_rejects_internal_paths_notes_bad_links_and_wrong_publishers(kb_copy):
+    assert _messages(kb_copy) == []
+    _edit(kb_copy / "programs" / "children_in_difficulty.yml", "36号，法规全文转载）", "36号，法规转载 docs/policy/3.2.md）")
+    _edit(kb_copy / "elderly_service_list.yml", "target: 各地清单写明具体对象。", "target: 报道未写明对象。")
+    _edit(kb_copy / "programs" / "elderly_allowance.yml", "title: 中国新闻网：", "title: 中国日报：")
+    _edit(kb_copy / "programs" / "elderly_allowance.yml", "title: 洛川县高龄津贴办事指南（政府页面镜像）\n",
+          "title: 洛川县高龄津贴办事指南（政府页面镜像）\n    url: https://7613335.com/html/a....b.html\n")
+    messages = _messages(kb_copy)
+    assert any("children_in_difficulty.yml" in m and "docs/policy/3.2.md" in m for m in messages), messages
+    assert any("elderly_service_list.yml" in m and "报道未写" in m for m in messages), messages
+    assert any("elderly_allowance.yml" in m and "中国新闻网" in m and "中国日报" in m for m in messages), messages
+    assert any("elderly_allowance.yml" in m and "不是能打开的链接" in m for m in messages), messages

@@ -198,18 +198,21 @@ def markdown(result: Dict) -> str:
     when = ", ".join(f"{part} {date}" for part, date in dates.items()) or result["date"]
     lines = [f"Measured on {result['machine']['cpu']} ({result['machine']['cores']} cores): {when}.", ""]
     if "nlu" in result:
-        lines += ["| NLU pipeline (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall | entity F1 | training s | model MB |",
+        lines += ["| NLU pipeline (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall "
+                  "| entity F1 | training s | model MB |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, m in result["nlu"].items():
             if "training_seconds" in m:
                 lines.append(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['oos_precision']:.3f} | "
-                             f"{m['oos_recall']:.3f} | {m['entity_f1']:.3f} | {m['training_seconds']} | {m['model_mb']} |")
+                             f"{m['oos_recall']:.3f} | {m['entity_f1']:.3f} | {m['training_seconds']} "
+                             f"| {m['model_mb']} |")
             else:
                 lines.append(f"| difference (huimin − stock) | {m['accuracy']:+.3f} | {m['macro_f1']:+.3f} | "
                              f"{m['oos_precision']:+.3f} | {m['oos_recall']:+.3f} | {m['entity_f1']:+.3f} | | |")
         lines.append("")
     if "ratios" in result:
-        lines += ["| target | concurrency | msg/s | p50 ms | p95 ms | p99 ms | errors | msg/s vs stock | p95 vs stock | msg/s vs single |",
+        lines += ["| target | concurrency | msg/s | p50 ms | p95 ms | p99 ms | errors | msg/s vs stock | p95 vs stock "
+                  "| msg/s vs single |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in result["ratios"]:
             lines.append(f"| {r['target']} | {r['concurrency']} | {r['throughput']} | {r['p50_ms']} | {r['p95_ms']} | "
@@ -236,7 +239,8 @@ def markdown(result: Dict) -> str:
     bd = result.get("perf", {}).get("single", {}).get("breakdown")
     if bd:
         lines += ["| one knowledge question, single stack, unqueued (median ms) | |", "|---|---|",
-                  f"| whole REST round trip | {bd['turn_ms']} |", f"| NLU parse alone (`/model/parse`) | {bd['nlu_parse_ms']} |",
+                  f"| whole REST round trip | {bd['turn_ms']} |",
+                  f"| NLU parse alone (`/model/parse`) | {bd['nlu_parse_ms']} |",
                   f"| custom action alone (replayed to the action server) | {bd['action_ms']} |",
                   f"| the rest: dialogue policies, tracker store, lock store, HTTP | {bd['rest_ms']} |", ""]
     cost = []
@@ -246,7 +250,8 @@ def markdown(result: Dict) -> str:
         cost.append(f"Stock `rasa init` bot trained in {result['perf']['stock']['training_seconds']} s.")
     if "training" in result:
         t = result["training"]
-        cost.append(f"Huimin full training from scratch (no cache): {t['training_seconds']} s, model {t['model_mb']} MB "
+        cost.append(f"Huimin full training from scratch (no cache): {t['training_seconds']} s, "
+                    f"model {t['model_mb']} MB "
                     f"(load average {t['load_average']}).")
     if cost:
         lines += [" ".join(cost), ""]
@@ -286,7 +291,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-nlu", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-prod", action="store_true")
-    parser.add_argument("--model", default="", help="Huimin model to serve (default: the current one, trained if needed)")
+    parser.add_argument("--model", default="",
+                        help="Huimin model to serve (default: the current one, trained if needed)")
     parser.add_argument("--train-cost", action="store_true",
                         help="also time a full training of Huimin's model from scratch (minutes)")
     args = parser.parse_args(argv)

@@ -24,7 +24,8 @@ class Settings:
     # Keyed hashes of ID/phone numbers; rotating it invalidates stored verification factors.
     hash_key: str = field(default_factory=lambda: _env("HUIMIN_HASH_KEY", "dev-only-hash-key-change-me"))
     secret_key: str = field(default_factory=lambda: _env("HUIMIN_SECRET_KEY", "dev-only-secret-key-change-me"))
-    rasa_url: str = field(default_factory=lambda: _env("HUIMIN_RASA_URL", f"http://127.0.0.1:{_env('HUIMIN_RASA_PORT', '5005')}"))
+    rasa_url: str = field(default_factory=lambda: _env("HUIMIN_RASA_URL",
+                                                         f"http://127.0.0.1:{_env('HUIMIN_RASA_PORT', '5005')}"))
     rasa_token: str = field(default_factory=lambda: _env("HUIMIN_RASA_TOKEN", "dev-only-rasa-token"))
     rasa_port: int = field(default_factory=lambda: int(_env("HUIMIN_RASA_PORT", "5005")))
     actions_port: int = field(default_factory=lambda: int(_env("HUIMIN_ACTIONS_PORT", "5055")))

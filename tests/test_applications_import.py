@@ -124,17 +124,24 @@ def test_cli_imports_good_file_in_each_encoding(db_url, tmp_path, encoding):
 BAD_ROWS = [
     # (row, expected "column: reason" fragment)
     (f"GZ2026000101,低保,王五,{ID_A}", "line 3: row: expected 9 columns, found 4"),
-    (f"??,低保,王五,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,", "line 4: application_no: not an application number"),
-    (f"GZ2026000103,不存在的补贴,王五,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,", "line 5: program: unknown programme"),
+    (f"??,低保,王五,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,",
+     "line 4: application_no: not an application number"),
+    (f"GZ2026000103,不存在的补贴,王五,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,",
+     "line 5: program: unknown programme"),
     (f"GZ2026000104,低保,,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,", "line 6: applicant_name: missing"),
-    (f"GZ2026000105,低保,王五,{ID_A[:-1]},{PHONE_A},公示中,2026-10-01,2026-10-02,", "line 7: id_number: not an 18-character ID number"),
+    (f"GZ2026000105,低保,王五,{ID_A[:-1]},{PHONE_A},公示中,2026-10-01,2026-10-02,",
+     "line 7: id_number: not an 18-character ID number"),
     (f"GZ2026000106,低保,王五,{ID_A[:-1]}{'0' if ID_A[-1] != '0' else '1'},{PHONE_A},公示中,2026-10-01,2026-10-02,",
      "line 8: id_number: check digit does not match"),
-    (f"GZ2026000107,低保,王五,{ID_A},1234567890,公示中,2026-10-01,2026-10-02,", "line 9: phone: not an 11-digit mainland mobile number"),
+    (f"GZ2026000107,低保,王五,{ID_A},1234567890,公示中,2026-10-01,2026-10-02,",
+     "line 9: phone: not an 11-digit mainland mobile number"),
     (f"GZ2026000108,低保,王五,{ID_A},{PHONE_A},办完了,2026-10-01,2026-10-02,", "line 10: status: unknown status"),
-    (f"GZ2026000109,低保,王五,{ID_A},{PHONE_A},公示中,10/01/2026,2026-10-02,", "line 11: submitted_at: not an ISO date"),
-    (f"GZ2026000110,低保,王五,{ID_A},{PHONE_A},公示中,2026-10-05,2026-10-02,", "line 12: updated_at: earlier than submitted_at"),
-    (f"GZ2026000001,低保,王五,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,", "line 13: application_no: GZ2026000001 appears again (first on line 2)"),
+    (f"GZ2026000109,低保,王五,{ID_A},{PHONE_A},公示中,10/01/2026,2026-10-02,",
+     "line 11: submitted_at: not an ISO date"),
+    (f"GZ2026000110,低保,王五,{ID_A},{PHONE_A},公示中,2026-10-05,2026-10-02,",
+     "line 12: updated_at: earlier than submitted_at"),
+    (f"GZ2026000001,低保,王五,{ID_A},{PHONE_A},公示中,2026-10-01,2026-10-02,",
+     "line 13: application_no: GZ2026000001 appears again (first on line 2)"),
 ]
 
 

@@ -116,7 +116,8 @@ def test_check_reports_file_and_line(tmp_path):
     text = text.replace("service: cleaning", "service: laundry")
     site.write_text(text, encoding="utf-8")
     (tmp_path / "services" / "bath.yml").write_text(
-        (KNOWLEDGE / "services" / "bath.yml").read_text(encoding="utf-8").replace("各地不一样，以服务站和当地民政部门公布的为准", "每次 30 元"),
+        (KNOWLEDGE / "services" / "bath.yml").read_text(encoding="utf-8")
+        .replace("各地不一样，以服务站和当地民政部门公布的为准", "每次 30 元"),
         encoding="utf-8")
     problems = check(tmp_path)
     messages = [(Path(p.file).name, p.line, p.message) for p in problems]

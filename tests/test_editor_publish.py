@@ -29,7 +29,8 @@ async def test_a_replica_with_its_own_copy_follows_the_editor(db_url, tmp_path):
 
     sync = KnowledgeSync(replica_copy, db_url)
     assert sync.sync_once() == 1
-    assert (replica_copy / "programs" / "dibao.yml").read_bytes() == (console_copy / "programs" / "dibao.yml").read_bytes()
+    published = (console_copy / "programs" / "dibao.yml").read_bytes()
+    assert (replica_copy / "programs" / "dibao.yml").read_bytes() == published
     assert "带身份证（复制品同步测试）。" in answers.render_answer(store.get(), "dibao", "materials").text
     assert sync.sync_once() == 0
 

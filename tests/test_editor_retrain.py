@@ -4,7 +4,6 @@ alias and example question; a run that fails (a broken config in a temporary cop
 served model alone and tells the editor why. Slow: it trains a real model."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import aiohttp

@@ -48,7 +48,8 @@ async def test_resident_talks_to_staff_and_back_to_huimin(stack):
         assert detail["paused"] is True
         # The queue shows it too (the console's tracker watcher).
         deadline = time.monotonic() + 10
-        while (await staff.get(f"/api/tickets/{ticket['id']}"))["ticket"]["last_resident_text"] != "我想问问低保怎么申请":
+        wanted = "我想问问低保怎么申请"
+        while (await staff.get(f"/api/tickets/{ticket['id']}"))["ticket"]["last_resident_text"] != wanted:
             assert time.monotonic() < deadline, "watcher did not record the resident's message"
             await asyncio.sleep(0.3)
         # Huimin stayed silent: nothing reached the resident in the meantime.

@@ -1,6 +1,5 @@
 """The NLU building blocks on their own: normaliser, jieba tokenizer fix, knowledge-base entity matcher."""
 import json
-from pathlib import Path
 
 import pytest
 

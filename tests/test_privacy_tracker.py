@@ -5,7 +5,6 @@ digits the residents typed. None may be there; the conversations must still have
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +149,8 @@ def test_retention_run_expires_old_data_and_keeps_recent(db_url, tmp_path):
 
     # Closed old ticket: kept for statistics, personal content gone; its staff messages deleted.
     tickets = dict((r[0], r[1:]) for r in _rows(
-        db_url, "SELECT id, conversation_id, summary, outcome, last_resident_text, reason, status FROM handoff_tickets"))
+        db_url,
+        "SELECT id, conversation_id, summary, outcome, last_resident_text, reason, status FROM handoff_tickets"))
     anonymised = [v for v in tickets.values() if v[0] == ""]
     assert len(anonymised) == 1 and anonymised[0][1:4] == ("", None, None) and anonymised[0][4:] == ("requested",
                                                                                                    "closed")

@@ -243,7 +243,8 @@ def parse(text: str, resolve_program: Callable[[str], Optional[str]]) -> Tuple[L
             continue
         if record.application_no in seen:
             errors.append(RowError(line, "application_no",
-                                   f"{record.application_no} appears again (first on line {seen[record.application_no]})"))
+                                   f"{record.application_no} appears again "
+                                   f"(first on line {seen[record.application_no]})"))
             continue
         seen[record.application_no] = line
         records.append(record)

@@ -207,7 +207,8 @@ def _owned(query, conversation_id: Optional[str], phone_hash: Optional[str]):
 
 async def get(code: str, url: Optional[str] = None) -> Optional[BookingView]:
     async with session_scope(url) as session:
-        row = (await session.execute(sa.select(Booking).where(Booking.code == code.strip().upper()))).scalar_one_or_none()
+        query = sa.select(Booking).where(Booking.code == code.strip().upper())
+        row = (await session.execute(query)).scalar_one_or_none()
         return BookingView.of(row) if row else None
 
 

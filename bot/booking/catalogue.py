@@ -262,7 +262,8 @@ def _positive(entry: Any, key: str, path: Path, c: _Collector, default: Optional
               minimum: int = 1, maximum: int = 10_000) -> Optional[int]:
     value = entry.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-        c.add(path, _line(entry, key) if key in entry else _line(entry), f"{key} 应是 {minimum} 到 {maximum} 之间的整数")
+        c.add(path, _line(entry, key) if key in entry else _line(entry),
+              f"{key} 应是 {minimum} 到 {maximum} 之间的整数")
         return None
     return value
 

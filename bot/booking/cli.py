@@ -2,7 +2,6 @@
 ``python -m bot bookings cancel CODE --reason ...`` — for staff until the console pages exist."""
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 

@@ -44,7 +44,8 @@ async def upcoming(conversation_id: str, phone_hash: Optional[str], now: dt.date
                                         upcoming_from=now, include_cancelled=False)
 
 
-def _contact(msg: Message, cat: Catalogue, now: dt.datetime, state: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str], Optional[str]]:
+def _contact(msg: Message, cat: Catalogue, now: dt.datetime,
+             state: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str], Optional[str]]:
     u = understand(msg, cat, now, requested=PHONE)
     changes: Dict[str, Any] = {}
     phone_hash = state.get(PHONE_HASH)
@@ -56,7 +57,8 @@ def _contact(msg: Message, cat: Catalogue, now: dt.datetime, state: Dict[str, An
 
 async def _owned(code: str, conversation_id: str, phone_hash: Optional[str], url) -> Optional[BookingView]:
     b = await bookings.get(code, url)
-    if b and (b.conversation_id == conversation_id or (phone_hash and await bookings.phone_matches(code, phone_hash, url))):
+    if b and (b.conversation_id == conversation_id
+              or (phone_hash and await bookings.phone_matches(code, phone_hash, url))):
         return b
     return None
 
@@ -87,7 +89,8 @@ async def list_step(msg: Message, state: Dict[str, Any], conversation_id: str, c
 
 
 async def _target(msg: Message, state: Dict[str, Any], conversation_id: str, cat: Catalogue, now: dt.datetime,
-                  url, templates: Dict[str, str], intent: str, phone_pending: str) -> Tuple[Optional[BookingView], Step]:
+                  url, templates: Dict[str, str], intent: str,
+                  phone_pending: str) -> Tuple[Optional[BookingView], Step]:
     """Which booking the resident means: the code said (or on the button), else their only upcoming one."""
     changes, phone_hash, code = _contact(msg, cat, now, state)
     step = Step(dict(changes))
@@ -109,7 +112,8 @@ async def _target(msg: Message, state: Dict[str, Any], conversation_id: str, cat
         return rows[0], step
     if len(rows) > 1:
         step.say.append(Say("utter_booking_which", {"bookings": render_lines(templates["item"], cat, rows)},
-                            [{"title": templates["pick_button"].format(**booking_values(cat, b)), "payload": payload(intent, booking_code=b.code)} for b in rows[:5]]))
+                            [{"title": templates["pick_button"].format(**booking_values(cat, b)),
+                              "payload": payload(intent, booking_code=b.code)} for b in rows[:5]]))
         step.slots[PENDING] = None
         return None, step
     if not phone_hash:
@@ -181,8 +185,8 @@ async def move_ask(msg, state, conversation_id, cat, now, templates, url=None) -
         step.slots[PENDING] = None
         return step
     if not await bookings.free_among(offering, [verdict.slot], url):
-        alts = await bookings.alternatives(cat, offering, verdict.slot.start, now, exclude=(verdict.slot.start, b.start),
-                                           url=url)
+        alts = await bookings.alternatives(cat, offering, verdict.slot.start, now,
+                                           exclude=(verdict.slot.start, b.start), url=url)
         full_at = When(date=verdict.slot.start.date(), time=verdict.slot.start.time())
         step.say.append(explain(slotlib.FULL, cat, offering, full_at, None, _move_buttons(b.code, alts)))
         return step

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from pathlib import Path
 from typing import Optional
 
 import sqlalchemy as sa

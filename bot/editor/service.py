@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap
 from bot.db import session_scope
 from bot.editor import catalog, fields, kb, yamlio
 from bot.editor.models import Revision
-from bot.settings import ROOT, get_settings
+from bot.settings import get_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 REVIEW_STATUSES = ("verified", "unverified")
@@ -228,7 +228,8 @@ class EditorService:
                 raise NotFound(f"不能新建这种条目：{kind}")
             new_id = str(data.get("id") or "").strip()
             if not new_id or not all(c.isalnum() and c.isascii() or c == "_" for c in new_id):
-                raise Invalid("编号不对", problems=[Problem("编号只能用英文小写字母、数字和下划线", field="id").to_json()])
+                raise Invalid("编号不对",
+                              problems=[Problem("编号只能用英文小写字母、数字和下划线", field="id").to_json()])
             relpath = f"{k.new_dir}/{new_id}.yml"
             template = (TEMPLATES / f"{kind}.yml").read_text(encoding="utf-8")
             y = yamlio.make_yaml(template)
@@ -364,7 +365,8 @@ class EditorService:
                                    current_text=before_text)
             relpath, new_file_text, located = change(before_entry)
             if new and (self.knowledge_dir / relpath).exists():
-                raise Invalid("这个编号已经有了", problems=[Problem("这个编号已经有了，请换一个", field="id").to_json()])
+                raise Invalid("这个编号已经有了",
+                              problems=[Problem("这个编号已经有了，请换一个", field="id").to_json()])
             if not new and new_file_text == before_file:
                 return {"unchanged": True, "entry": before_entry}
             problems, ev, needs_retraining = self._check_change(relpath, new_file_text, located)

@@ -17,7 +17,7 @@ import importlib
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Set, Tuple
 
 from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.text import normalize_message

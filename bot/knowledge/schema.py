@@ -11,7 +11,6 @@ import datetime as dt
 import re
 import string
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -681,4 +680,5 @@ def cross_check(entries: List[Entry], problems: List[Problem], normalize, featur
                 problems.append(Problem(e.file, line, f"program “{pid}” 不存在", "program"))
     for pid, file, line in featured:
         if kind_of(pid) not in ("program", "group"):
-            problems.append(Problem(file, line, f"clarify.featured_programs 里的“{pid}”不存在", "clarify.featured_programs"))
+            problems.append(Problem(file, line, f"clarify.featured_programs 里的“{pid}”不存在",
+                                    "clarify.featured_programs"))

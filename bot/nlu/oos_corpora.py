@@ -30,7 +30,8 @@ from bot.nlu.textnorm import normalize
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20240601
 # Anything that could be a welfare question or one of our own intents is not a safe negative.
-IN_SCOPE = re.compile(r"低保|补贴|津贴|救助|养老|残疾|孤儿|民政|社保|医保|老人|老年|助餐|护理|申请|办理|政策|人工|客服|投诉|"
+IN_SCOPE = re.compile(r"低保|补贴|津贴|救助|养老|残疾|孤儿|民政|社保|医保|老人|老年|助餐|护理|申请|办理|政策|"
+                      r"人工|客服|投诉|"
                       r"机器人|你是谁|救命|摔|再见|谢谢你|你好|您好")
 BOOKING_WORDS = re.compile(r"预约|预订|订|约")
 CHATTERBOT_FILES = ("emotion", "food", "gossip", "history", "humor", "literature", "money", "movies",

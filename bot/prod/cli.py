@@ -150,7 +150,8 @@ def _run(args) -> int:
         while not stop.set:
             for i, p in enumerate(procs):
                 if p.popen.poll() is not None and not stop.set:
-                    print(f"{p.name} exited (code {p.popen.returncode}); starting it again", file=sys.stderr, flush=True)
+                    print(f"{p.name} exited (code {p.popen.returncode}); starting it again", file=sys.stderr,
+                          flush=True)
                     procs[i] = restart(topo, p, run_dir)
             time.sleep(2)
     finally:

@@ -19,7 +19,8 @@ BUILD = ROOT / "build"
 MODELS = ROOT / "models"
 # bot/nlu: only the modules the trained pipeline runs (evaluation and corpus sampling do not change a model).
 TRAINING_INPUTS = ("config.yml", "bot/domain", "bot/nlu/normalizer.py", "bot/nlu/textnorm.py", "bot/nlu/tokenizer.py",
-                   "bot/nlu/kb_entities.py", "bot/nlu/original_text.py", "data", "build/data", "build/jieba", "build/entities")
+                   "bot/nlu/kb_entities.py", "bot/nlu/original_text.py", "data", "build/data", "build/jieba",
+                   "build/entities")
 
 
 def _files(paths: Iterable[Path]) -> List[Path]:

@@ -97,7 +97,8 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def test_kb_check_rejects_internal_paths_notes_bad_links_and_wrong_publishers(kb_copy):
     assert _messages(kb_copy) == []
-    _edit(kb_copy / "programs" / "children_in_difficulty.yml", "36号，法规全文转载）", "36号，法规转载 docs/policy/3.2.md）")
+    _edit(kb_copy / "programs" / "children_in_difficulty.yml", "36号，法规全文转载）",
+          "36号，法规转载 docs/policy/3.2.md）")
     _edit(kb_copy / "elderly_service_list.yml", "target: 各地清单写明具体对象。", "target: 报道未写明对象。")
     _edit(kb_copy / "programs" / "elderly_allowance.yml", "title: 中国新闻网：", "title: 中国日报：")
     _edit(kb_copy / "programs" / "elderly_allowance.yml", "title: 洛川县高龄津贴办事指南（政府页面镜像）\n",

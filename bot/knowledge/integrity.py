@@ -7,7 +7,7 @@ operational files (services, offices, application statuses) checked in ``bot/kno
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Sequence
 from urllib.parse import urlparse
 
 from ruamel.yaml import YAML

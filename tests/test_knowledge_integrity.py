@@ -108,3 +108,16 @@ def test_kb_check_rejects_internal_paths_notes_bad_links_and_wrong_publishers(kb
     assert any("elderly_service_list.yml" in m and "报道未写" in m for m in messages), messages
     assert any("elderly_allowance.yml" in m and "中国新闻网" in m and "中国日报" in m for m in messages), messages
     assert any("elderly_allowance.yml" in m and "不是能打开的链接" in m for m in messages), messages
+
+
+def test_kb_check_holds_services_to_the_programme_schema(kb_copy):
+    health = kb_copy / "services" / "health_check.yml"
+    _edit(health, "unverified_aspects: [description, for_whom, price_note, prepare]",
+          "unverified_aspects: [description, price_note, prepare]")
+    bath = kb_copy / "services" / "bath.yml"
+    text = bath.read_text(encoding="utf-8")
+    bath.write_text(text[:text.index("sources:")], encoding="utf-8")
+    messages = _messages(kb_copy)
+    assert any("health_check.yml" in m and "for_whom 没有来源支持" in m for m in messages), messages
+    assert any("bath.yml" in m and "sources 至少要有一条来源" in m for m in messages), messages
+    assert any("bath.yml" in m and "缺少必填字段 review" in m for m in messages), messages

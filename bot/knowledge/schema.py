@@ -523,6 +523,40 @@ def validate_templates(fc: FileChecker, doc: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Bookable services (knowledge/services/*.yml): the facts they state carry sources and a review, like programmes.
+# The catalogue (bot/booking/catalogue.py) checks the booking fields; this checks only the sourcing.
+
+SERVICE_CLAIMS: Tuple[str, ...] = ("description", "for_whom", "price_note", "prepare")
+
+
+def validate_service_facts(fc: FileChecker, doc: Any) -> None:
+    """Sources and review of one service; every claim is backed by a source or listed as unverified."""
+    if not isinstance(doc, CommentedMap):
+        return
+    check_sources(fc, doc, aspect_ids=SERVICE_CLAIMS)
+    check_review(fc, doc, aspect_ids=SERVICE_CLAIMS)
+    sources = doc.get("sources") if isinstance(doc.get("sources"), CommentedSeq) else []
+    review = doc.get("review") if isinstance(doc.get("review"), CommentedMap) else None
+    if not sources or review is None:
+        return
+    backed: Set[str] = set()
+    for src in sources:
+        if isinstance(src, CommentedMap):
+            aspects = src.get("aspects")
+            if not aspects:
+                backed.update(SERVICE_CLAIMS)  # a source without aspects backs the whole entry
+            elif isinstance(aspects, CommentedSeq):
+                backed.update(a for a in aspects if isinstance(a, str))
+    unverified = set(review.get("unverified_aspects") or []) if isinstance(
+        review.get("unverified_aspects"), CommentedSeq) else set()
+    for claim in SERVICE_CLAIMS:
+        if claim in doc and claim not in backed and claim not in unverified:
+            fc.add(value_line(doc, claim),
+                   f"{claim} 没有来源支持：在 sources 里写明支持它的来源（aspects），"
+                   f"或者把它列进 review.unverified_aspects（待核实）", claim)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Across files
 
 @dataclass

@@ -75,6 +75,11 @@ POLICIES: Tuple[Policy, ...] = (
     Policy("wechat dedup keys", "wechat_seen", "expires_at", "HUIMIN_RETENTION_WECHAT_DEDUP_DAYS", 1, epoch=True),
     Policy("wechat choices", "wechat_choices", "expires_at", "HUIMIN_RETENTION_WECHAT_DEDUP_DAYS", 1, epoch=True),
     Policy("wechat undelivered", "wechat_undelivered", "created_at", "HUIMIN_RETENTION_WECHAT_UNDELIVERED_DAYS", 30),
+    # Insights (bot/insights): resident messages copied (masked) from the tracker store and residents' feedback
+    # follow the conversations' own period; a group goes when its newest message has gone.
+    Policy("insights messages", "insights_messages", "at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
+    Policy("insights groups", "insights_groups", "last_seen", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
+    Policy("insights feedback", "insights_feedback", "created_at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
     # Console login sessions long idle (logins are audited separately).
     Policy("console sessions", "console_sessions", "last_seen_at", "HUIMIN_RETENTION_SESSION_DAYS", 30),
 )

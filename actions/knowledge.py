@@ -171,7 +171,8 @@ class ActionAnswerKnowledge(Action):
             _send(dispatcher, answers.render_clarify_program(kb, aspect, locality_id))
             return [SlotSet("pending_aspect", aspect)]
 
-        _send(dispatcher, answers.render_answer(kb, program_id, aspect, locality_id))
+        said = (tracker.latest_message or {}).get("text")
+        _send(dispatcher, answers.render_answer(kb, program_id, aspect, locality_id, said=said))
         events: List[EventType] = [SlotSet("program", program_id), SlotSet("aspect", aspect)]
         if locality_named:
             events.append(SlotSet("locality", locality_id))

@@ -121,3 +121,30 @@ def test_kb_check_holds_services_to_the_programme_schema(kb_copy):
     assert any("health_check.yml" in m and "for_whom 没有来源支持" in m for m in messages), messages
     assert any("bath.yml" in m and "sources 至少要有一条来源" in m for m in messages), messages
     assert any("bath.yml" in m and "缺少必填字段 review" in m for m in messages), messages
+
+
+def test_names_belong_to_one_entry_across_programmes_list_and_services(kb_copy):
+    # 老年人补贴 is a general word, not 高龄津贴's.
+    kb = load_knowledge(kb_copy)
+    assert "老年人补贴" not in kb.programs["elderly_allowance"].names
+    _edit(kb_copy / "services" / "visit.yml", "  - 探访\n", "  - 探访\n  - 探访关爱\n")
+    _edit(kb_copy / "services" / "home_adaptation.yml", "  - 适老化评估\n", "  - 适老化评估\n  - 适老化改造\n")
+    _edit(kb_copy / "shared_names.yml", "  - name: 长者饭堂\n    program: elderly_meal\n    service: meal\n",
+          "  - name: 长者饭堂\n    program: elderly_meal\n    service: bath\n")
+    messages = _messages(kb_copy)
+    assert any("visit.yml" in m and "“探访关爱”" in m and "item_visiting_care" in m for m in messages), messages
+    assert any("home_adaptation.yml" in m and "home_aging_renovation" in m for m in messages), messages
+    # An exception must be a real shared name of that programme and that service; the unlisted pair is reported.
+    assert any("shared_names.yml" in m and "并不同时是" in m for m in messages), messages
+    assert any("meal.yml" in m and "“长者饭堂”" in m for m in messages), messages
+
+
+def test_the_answer_for_a_shared_name_says_which_entry_it_chose():
+    kb = load_knowledge(KNOWLEDGE)
+    answer = render_answer(kb, "elderly_meal", "overview", None, said="长者饭堂是什么")
+    assert answer.text.startswith("您说的“长者饭堂”，这里先介绍老年助餐政策")
+    assert "预约助餐" in answer.text
+    materials = render_answer(kb, "elderly_meal", "eligibility", "guangzhou", said="长者饭堂谁能去吃")
+    assert materials.text.startswith("您说的“长者饭堂”")
+    # A name that is the programme's alone gets no note.
+    assert not render_answer(kb, "elderly_meal", "overview", None, said="老年助餐是什么").text.startswith("您说的")

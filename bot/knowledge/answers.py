@@ -11,6 +11,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from bot.knowledge import names
 from bot.knowledge.loader import KnowledgeBase, Locality, Program, Review, Source
 from bot.knowledge.resident_text import working_link
 
@@ -178,17 +179,26 @@ def _next_buttons(kb: KnowledgeBase, program: Program, aspect: str, locality: Op
     return buttons
 
 
-def render_answer(kb: KnowledgeBase, program_id: str, aspect: Optional[str], locality_id: Optional[str] = None
-                  ) -> Answer:
+def _shared_name_note(kb: KnowledgeBase, said: Optional[str], program_id: str) -> List[str]:
+    """When the resident used a name shared with a bookable service, say which one this answer is about."""
+    program = kb.programs.get(program_id)
+    note = names.note_for(kb.directory, said, program_id, program.names if program else ()) if said else None
+    return [note] if note else []
+
+
+def render_answer(kb: KnowledgeBase, program_id: str, aspect: Optional[str], locality_id: Optional[str] = None,
+                  said: Optional[str] = None) -> Answer:
     """The answer to one aspect of one programme: local text first (when the locality has it), then the
-    national rule; a source + review footer; 2–4 buttons for the natural next question."""
+    national rule; a source + review footer; 2–4 buttons for the natural next question. ``said`` is the
+    resident's message (a name shared with a bookable service adds a note saying which one is answered)."""
     program = kb.programs.get(program_id or "")
     if program is None:
         return render_clarify_program(kb, aspect)
     if not aspect or aspect == "overview" or aspect not in kb.aspects:
-        return render_overview(kb, program_id, locality_id)
+        return render_overview(kb, program_id, locality_id, said)
     locality = _locality(kb, locality_id)
-    parts: List[str] = [_fill(kb, "answer.heading", program_name=program.short_name, aspect_label=_label(kb, aspect))]
+    parts: List[str] = _shared_name_note(kb, said, program.id)
+    parts.append(_fill(kb, "answer.heading", program_name=program.short_name, aspect_label=_label(kb, aspect)))
     if program.redirect_department:
         parts.append(_fill(kb, "answer.redirect_notice", program_name=program.short_name,
                            department=program.redirect_department))
@@ -220,17 +230,19 @@ def render_answer(kb: KnowledgeBase, program_id: str, aspect: Optional[str], loc
                   verified=verified)
 
 
-def render_overview(kb: KnowledgeBase, program_id: str, locality_id: Optional[str] = None) -> Answer:
+def render_overview(kb: KnowledgeBase, program_id: str, locality_id: Optional[str] = None,
+                    said: Optional[str] = None) -> Answer:
     """A programme without an aspect: a short overview and one button per main aspect."""
     program = kb.programs.get(program_id or "")
     if program is None:
         return render_clarify_program(kb, None)
     locality = _locality(kb, locality_id)
+    parts = _shared_name_note(kb, said, program.id)
     if program.short_name == program.name:
-        parts = [_fill(kb, "overview.text_short", program_name=program.name, summary=program.summary)]
+        parts.append(_fill(kb, "overview.text_short", program_name=program.name, summary=program.summary))
     else:
-        parts = [_fill(kb, "overview.text", program_name=program.name, short_name=program.short_name,
-                       summary=program.summary)]
+        parts.append(_fill(kb, "overview.text", program_name=program.name, short_name=program.short_name,
+                           summary=program.summary))
     if program.redirect_department:
         parts.append(_fill(kb, "answer.redirect_notice", program_name=program.short_name,
                            department=program.redirect_department))

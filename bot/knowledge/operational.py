@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 from ruamel.yaml import YAML
 
-from bot.knowledge import integrity
+from bot.knowledge import integrity, names
 from bot.knowledge.schema import FileChecker, Problem, validate_service_facts
 
 
@@ -45,4 +45,4 @@ def check_services(knowledge_dir: Path) -> List[Problem]:
 
 def check(knowledge_dir: Path) -> List[Problem]:
     """Every problem of the operational files (registered with ``python -m bot kb check``)."""
-    return check_services(knowledge_dir)
+    return check_services(knowledge_dir) + names.check(knowledge_dir)

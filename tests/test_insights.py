@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from conftest import _postgres_database
@@ -148,8 +147,8 @@ def test_retention_removes_old_insights(db_url):
             conn.execute(sa.text(
                 "INSERT INTO insights_messages (event_id, at, week, channel, text, outcome, unhelpful) "
                 "VALUES (:e, :at, '2026-W01', 'web', '问题', 'fallback', false)"), {"e": i, "at": at})
-            conn.execute(sa.text("INSERT INTO insights_groups (label, first_seen, last_seen) VALUES ('问题', :at, :at)"),
-                         {"at": at})
+            conn.execute(sa.text("INSERT INTO insights_groups (label, first_seen, last_seen) "
+                                 "VALUES ('问题', :at, :at)"), {"at": at})
             conn.execute(sa.text(
                 "INSERT INTO insights_feedback (created_at, conversation_hash, answer_event_id, channel, helpful) "
                 "VALUES (:at, 'h', :e, 'web', true)"), {"e": i, "at": at})

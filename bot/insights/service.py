@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter, defaultdict
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError

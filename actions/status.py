@@ -17,7 +17,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.applications import verification
+from bot.applications import attempt_limits, verification
 from bot.applications.numbers import (canonical_application_no, find_application_no, looks_like_answer_attempt,
                                       parse_answer)
 from bot.privacy import install_log_redaction
@@ -146,7 +146,8 @@ class ValidateStatusForm(FormValidationAction):
             return {"status_answer": None}
         if not number:
             return {"status_answer": None}
-        result = await verification.verify(number, answer, tracker.sender_id)
+        result = await attempt_limits.verify(number, answer, tracker.sender_id,
+                                             attempt_limits.client_of(tracker.events, tracker.sender_id))
         if result.outcome == verification.OK:
             return {"status_answer": VERIFIED, "status_verified_no": number, "status_verified_at": time.time()}
         if result.outcome == verification.LOCKED or result.now_locked:

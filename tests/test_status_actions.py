@@ -188,15 +188,22 @@ async def test_malformed_answers_are_asked_again_without_counting(demo_db):
     assert "13800138001" not in "".join(turn.texts)
 
 
-async def test_lockout_after_five_failures_refuses_even_the_right_answer(demo_db):
+async def test_five_failures_from_several_conversations_lock_the_application(demo_db):
+    # One conversation (or client) may fail only 3 times (bot/applications/attempt_limits.py), below the
+    # application's 5: it takes failures from more than one to lock the application.
     form = FormTurns("attacker")
     await form.say("查询 MZ2026000101", intent="check_status")
-    for i in range(4):
+    for i in range(2):
         turn = await form.say(f"00000{i}")
         assert turn.said[0] == "utter_status_not_matched"
-    fifth = await form.say("000009")
+    third = await form.say("000009")
+    assert third.said == ["utter_status_locked"] and third.done
+    assert "30 分钟" in third.texts[0] and "转人工" not in third.texts[0]  # the button carries the way out
+    second = FormTurns("attacker-2")
+    await second.say("查询 MZ2026000101", intent="check_status")
+    assert (await second.say("000011")).said[0] == "utter_status_not_matched"
+    fifth = await second.say("000012")
     assert fifth.said == ["utter_status_locked"] and fifth.done
-    assert "30 分钟" in fifth.texts[0] and "转人工" not in fifth.texts[0]  # the button carries the way out
     # The same conversation, the right answer: refused before it is even asked for.
     again = FormTurns("attacker")
     again.slots.update({k: v for k, v in form.slots.items() if k.startswith("status_verified")})
@@ -212,15 +219,15 @@ async def test_lockout_after_five_failures_refuses_even_the_right_answer(demo_db
     assert (await other.say("150049")).said == ["utter_status_result"]
 
 
-async def test_five_failures_in_one_conversation_lock_that_conversation(demo_db):
+async def test_three_failures_in_one_conversation_lock_that_conversation(demo_db):
     form = FormTurns("prober")
-    for n in range(5):
+    for n in range(3):
         await form.say(f"查询 MZ20269900{n:02d}", intent="check_status")
         turn = await form.say("111111")
     assert turn.said == ["utter_status_locked"]
     form = FormTurns("prober")
     await form.say("查询 MZ2026000102", intent="check_status")
-    assert (await FormTurns("prober").say("查询 MZ2026000102", intent="check_status")).said == ["utter_status_locked"]
+    assert (await form.say("150049")).said == ["utter_status_locked"]
     # Other conversations are not affected.
     fine = FormTurns("someone-else")
     await fine.say("查询 MZ2026000102", intent="check_status")

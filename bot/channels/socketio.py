@@ -62,6 +62,21 @@ def _subscribe_at_start(bp: Blueprint, sio: Any) -> None:
             sio.manager.initialize()
 
 
+def _with_client(metadata: Any, environ: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The message's metadata with ``client`` set by us (never by the page): a keyed hash of the address the
+    message came from, so that the status lookup can limit attempts per client (bot/applications/attempt_limits)."""
+    from bot.privacy import keyed_hash
+    from bot.proxy import client_address
+
+    environ = environ or {}
+    request = environ.get("sanic.request")
+    peer = getattr(getattr(request, "conn_info", None), "client_ip", None) if request is not None else None
+    address = client_address(peer, environ.get("HTTP_X_FORWARDED_FOR"))
+    out = dict(metadata) if isinstance(metadata, dict) else {}
+    out["client"] = keyed_hash(address or "unknown", "socketio.client")[:32]
+    return out
+
+
 class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = super().blueprint(on_new_message)
@@ -88,6 +103,8 @@ class SocketIOInput(RasaSocketIOInput):
                 if not granted or data.get("session_id") != granted:
                     logger.warning("socket.io message for a session this socket did not request; ignored")
                     return
+            data = dict(data, **{self.metadata_key: _with_client(data.get(self.metadata_key),
+                                                                 sio.get_environ(sid, namespace=namespace))})
             await rasa_handle_message(sid, data)
 
         sio.on("session_request", namespace=self.namespace)(session_request)

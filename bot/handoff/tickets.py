@@ -140,6 +140,16 @@ async def list_tickets(view: str = "waiting", user: Optional[str] = None, limit:
         return [ticket_dict(t, now) for t in (await s.execute(q.limit(limit))).scalars()]
 
 
+async def held_tickets(url: Optional[str] = None) -> List[dict]:
+    """Every open ticket still holding its conversation paused (not handed back): what the watcher follows.
+    No limit: a ticket past any page size must still be watched."""
+    async with session_scope(url) as s:
+        now = utcnow()
+        q = (sa.select(Ticket).where(Ticket.status.in_(OPEN), Ticket.handed_back_at.is_(None))
+             .order_by(Ticket.priority, Ticket.created_at))
+        return [ticket_dict(t, now) for t in (await s.execute(q)).scalars()]
+
+
 async def queue_position(ticket_id: int, url: Optional[str] = None) -> int:
     """How many waiting tickets are served before this one (itself included)."""
     async with session_scope(url) as s:

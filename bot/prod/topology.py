@@ -27,6 +27,8 @@ class Topology:
     public_port: int
     actions_lb_port: int
     rasa_api_lb_port: int
+    # Client addresses nginx does not rate-limit (a load test driving the public door from this machine).
+    rate_limit_exempt: tuple = ()
 
     def of_kind(self, kind: str) -> List[Service]:
         return [s for s in self.services if s.kind == kind]
@@ -42,7 +44,8 @@ SHARED_ENV_KEYS = (
 def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_port: int = 8000,
           base_port: int = 15000, pg_url: str = "postgresql://postgres@127.0.0.1:5432",
           redis_url: str = "redis://127.0.0.1:6379/1", database: str = "huimin",
-          tracker_database: str = "huimin_tracker", database_url: str = "", tracker_db_url: str = "") -> Topology:
+          tracker_database: str = "huimin_tracker", database_url: str = "", tracker_db_url: str = "",
+          rate_limit_exempt: tuple = ()) -> Topology:
     """``database_url``/``tracker_db_url`` (full URLs) win over ``pg_url`` + database names."""
     py = sys.executable
     actions_lb_port = public_port + 1
@@ -80,11 +83,12 @@ def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_
     services.append(Service("console", "console", base_port + 200, "/health",
                             [py, "-m", "bot", "console", "--port", str(base_port + 200), "--host", "127.0.0.1"]))
     services.append(Service("nginx", "nginx", public_port, "/nginx-health", []))
-    return Topology(services, env, public_port, actions_lb_port, rasa_api_lb_port)
+    return Topology(services, env, public_port, actions_lb_port, rasa_api_lb_port, tuple(rate_limit_exempt))
 
 
 def render_nginx(run_dir: str, public_port: int, actions_lb_port: int, rasa_api_lb_port: int,
-                 upstreams: Dict[str, List[str]], listen_host: str = "127.0.0.1") -> str:
+                 upstreams: Dict[str, List[str]], listen_host: str = "127.0.0.1",
+                 rate_limit_exempt: tuple = ()) -> str:
     """deploy/nginx.conf.template filled in; ``upstreams`` maps rasa/actions/console to ``host:port`` lists."""
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
 
@@ -98,12 +102,14 @@ def render_nginx(run_dir: str, public_port: int, actions_lb_port: int, rasa_api_
             .replace("{{RASA_API_LB_PORT}}", str(rasa_api_lb_port))
             .replace("{{RASA_SERVERS}}", servers("rasa"))
             .replace("{{ACTIONS_SERVERS}}", servers("actions"))
-            .replace("{{CONSOLE_SERVERS}}", servers("console")))
+            .replace("{{CONSOLE_SERVERS}}", servers("console"))
+            .replace("{{RATE_LIMIT_EXEMPT}}", "\n".join(f"        {a} 1;" for a in rate_limit_exempt)))
 
 
 def nginx_conf(topo: Topology, run_dir: Path) -> str:
     upstreams = {kind: [f"127.0.0.1:{s.port}" for s in topo.of_kind(kind)] for kind in ("rasa", "actions", "console")}
-    return render_nginx(str(run_dir), topo.public_port, topo.actions_lb_port, topo.rasa_api_lb_port, upstreams)
+    return render_nginx(str(run_dir), topo.public_port, topo.actions_lb_port, topo.rasa_api_lb_port, upstreams,
+                        rate_limit_exempt=topo.rate_limit_exempt)
 
 
 def compose_nginx_conf(topo: Topology) -> str:

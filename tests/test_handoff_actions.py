@@ -1,16 +1,20 @@
 """Handoff actions driven with a real rasa_sdk Tracker and CollectingDispatcher against a migrated database:
-the ticket, its reason and priority, the pause, the honest office-hours message, and a new session that
-stays paused while the ticket is open."""
+the ticket, its reason and priority, the pause, the honest office-hours message — on an injected clock, so
+every run checks both the in-hours and the after-hours wording — and a new session that stays paused while the
+ticket is open."""
 from __future__ import annotations
 
+import datetime as dt
 import time
+from zoneinfo import ZoneInfo
 
+import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import ActionHandback, ActionHandoff, ActionSessionStart
 from bot.handoff import tickets
-from bot.handoff.offices import load_offices
+from bot.handoff.offices import OfficeConfig, load_offices
 
 DOMAIN = {"session_config": {"session_expiration_time": 60, "carry_over_slots_to_new_session": True}}
 
@@ -29,7 +33,29 @@ def make_tracker(sender: str, intent: str, text: str, slots=None, channel: str =
                    False, None, {}, "action_listen")
 
 
-async def test_handoff_opens_a_ticket_pauses_and_tells_the_truth(db_url):
+def office_moment(is_open: bool) -> dt.datetime:
+    """A moment at which the default office of knowledge/offices.yml is open (or closed): searched hour by hour
+    from an ordinary Monday morning, so the test follows the office hours the editors set."""
+    offices = load_offices()
+    start = dt.datetime(2026, 3, 2, 10, 15, tzinfo=ZoneInfo(offices.timezone))
+    moment = next(start + dt.timedelta(hours=h) for h in range(24 * 14)
+                  if offices.get().is_open(start + dt.timedelta(hours=h)) == is_open)
+    return moment
+
+
+@pytest.fixture(params=["in_hours", "after_hours"])
+def clock(request, monkeypatch) -> dt.datetime:
+    """The handoff action's clock (``OfficeConfig.now``) fixed in office hours, then outside them."""
+    moment = office_moment(request.param == "in_hours")
+    monkeypatch.setattr(OfficeConfig, "now", lambda self: moment)
+    return moment
+
+
+def said(dispatcher: CollectingDispatcher) -> list:
+    return [m["response"] for m in dispatcher.messages]
+
+
+async def test_handoff_opens_a_ticket_pauses_and_tells_the_truth(db_url, clock):
     dispatcher = CollectingDispatcher()
     events = await ActionHandoff().run(dispatcher, make_tracker("c1", "request_human", "转人工",
                                                                 {"program": "dibao"}), DOMAIN)
@@ -37,22 +63,40 @@ async def test_handoff_opens_a_ticket_pauses_and_tells_the_truth(db_url):
     [ticket] = await tickets.list_tickets("waiting", url=db_url)
     assert ticket["conversation_id"] == "c1" and ticket["reason"] == "requested" and ticket["channel"] == "socketio"
     assert "居民：低保要什么材料" in ticket["summary"] and "dibao" in ticket["context"]
-    offices = load_offices()
-    expected = "utter_handoff_next" if offices.get().is_open(offices.now()) else "utter_handoff_after_hours"
-    assert [m["response"] for m in dispatcher.messages] == [expected]
+    office = load_offices().get()
+    if office.is_open(clock):
+        assert said(dispatcher) == ["utter_handoff_next"]  # nobody waiting ahead
+    else:
+        assert said(dispatcher) == ["utter_handoff_after_hours"]
+        # When someone will answer, and a number to ring meanwhile.
+        assert dispatcher.messages[0]["next_open"] and dispatcher.messages[0]["office_phone"] == office.phone
+
+    # A second resident is told how many wait ahead in hours; after hours, when the office opens.
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff().run(dispatcher, make_tracker("c1b", "request_human", "转人工"), DOMAIN)
+    if office.is_open(clock):
+        assert said(dispatcher) == ["utter_handoff_queued"]
+        assert dispatcher.messages[0]["queue_ahead"] == 1
+        assert dispatcher.messages[0]["wait_minutes"] == office.minutes_per_ticket
+    else:
+        assert said(dispatcher) == ["utter_handoff_after_hours"]
 
 
-async def test_emergency_is_served_first_and_wechat_gets_its_own_after_hours_wording(db_url):
+def test_the_clock_is_really_in_and_out_of_office_hours():
+    office = load_offices().get()
+    assert office.is_open(office_moment(True)) and not office.is_open(office_moment(False))
+
+
+async def test_emergency_is_served_first_and_wechat_gets_its_own_after_hours_wording(db_url, clock):
     await ActionHandoff().run(CollectingDispatcher(), make_tracker("c1", "request_human", "转人工"), DOMAIN)
     dispatcher = CollectingDispatcher()
     await ActionHandoff().run(dispatcher, make_tracker("c2", "emergency", "我妈摔倒了", channel="wechat"), DOMAIN)
     queue = await tickets.list_tickets("waiting", url=db_url)
     assert [(t["conversation_id"], t["reason"]) for t in queue] == [("c2", "emergency"), ("c1", "requested")]
-    offices = load_offices()
-    if not offices.get().is_open(offices.now()):
-        assert dispatcher.messages[0]["response"] == "utter_handoff_after_hours_wechat"
+    if load_offices().get().is_open(clock):
+        assert said(dispatcher) == ["utter_handoff_next"]  # nobody ahead of an emergency
     else:
-        assert dispatcher.messages[0]["response"] == "utter_handoff_next"  # nobody ahead of an emergency
+        assert said(dispatcher) == ["utter_handoff_after_hours_wechat"]
 
 
 async def test_repeated_misunderstanding_and_complaint_reasons(db_url):

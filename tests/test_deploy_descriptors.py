@@ -65,8 +65,17 @@ def test_kubernetes_matches_topology():
         dep = deployments[kind]
         assert dep["spec"]["replicas"] == len(expected), kind
         container = dep["spec"]["template"]["spec"]["containers"][0]
-        assert _normalise(container["command"], None) == _normalise(expected[0].command, None), kind
+        # `args`, so the image's ENTRYPOINT (the demo-data guard) runs first.
+        assert "command" not in container, kind
+        assert _normalise(container["args"], None) == _normalise(expected[0].command, None), kind
         assert container["ports"][0]["containerPort"] == CONTAINER_PORTS[kind]
         assert container["readinessProbe"]["httpGet"]["path"] == expected[0].health_path
     assert any(d["kind"] == "CronJob" and "retention" in d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-               ["containers"][0]["command"] for d in docs)
+               ["containers"][0]["args"] for d in docs)
+
+
+def test_every_container_starts_through_the_demo_data_guard():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "bot.demo_guard", "--exec"]' in dockerfile
+    # A `command` would replace the image's entrypoint and skip the guard.
+    assert "command:" not in (ROOT / "deploy" / "k8s" / "huimin.yaml").read_text()

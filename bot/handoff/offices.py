@@ -1,10 +1,15 @@
-"""Office hours, estimated wait and canned replies, from ``knowledge/offices.yml``."""
+"""Office hours, estimated wait and canned replies, from ``knowledge/offices.yml``.
+
+Public holidays and working weekends come from the one calendar shared with the service sites
+(``knowledge/sites/_holidays.yml``), so an office is never "open" on a holiday the sites know about.
+``phone`` is the number as residents read it: a demo office's number carries the file's ``demo_notice``.
+"""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -18,7 +23,12 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class Office:
     id: str
     name: str
-    phone: str = ""
+    phone: str = ""  # as residents read it (with the demo notice when demo)
+    number: str = ""  # the bare number
+    demo: bool = False
+    closed_on_public_holidays: bool = True
+    public_holidays: FrozenSet[dt.date] = frozenset()
+    workdays: FrozenSet[dt.date] = frozenset()  # 调休: weekends worked, Monday timetable
     hours: Dict[int, List[Tuple[dt.time, dt.time]]] = field(default_factory=dict)  # weekday -> spans
     closed_dates: List[dt.date] = field(default_factory=list)
     open_dates: List[dt.date] = field(default_factory=list)
@@ -27,9 +37,9 @@ class Office:
     canned_replies: List[str] = field(default_factory=list)
 
     def _spans(self, day: dt.date) -> List[Tuple[dt.time, dt.time]]:
-        if day in self.closed_dates:
+        if day in self.closed_dates or (self.closed_on_public_holidays and day in self.public_holidays):
             return []
-        if day in self.open_dates:
+        if day in self.open_dates or (self.closed_on_public_holidays and day in self.workdays):
             # A working weekend follows the Monday timetable.
             return self.hours.get(0, [])
         return self.hours.get(day.weekday(), [])
@@ -77,16 +87,36 @@ def _date(value) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
-def parse_config(raw: dict) -> OfficeConfig:
+def read_calendar(path: Path) -> Tuple[FrozenSet[dt.date], FrozenSet[dt.date]]:
+    """(public holiday dates, working-weekend dates) of the shared calendar; empty when the file is absent."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return frozenset(), frozenset()
+    days = set()
+    for h in raw.get("holidays") or []:
+        start, end = _date(h["from"]), _date(h["to"])
+        days.update(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return frozenset(days), frozenset(_date(d) for d in raw.get("workdays") or [])
+
+
+def parse_config(raw: dict, calendar: Tuple[FrozenSet[dt.date], FrozenSet[dt.date]] = (frozenset(), frozenset())
+                 ) -> OfficeConfig:
     offices: Dict[str, Office] = {}
+    notice = str(raw.get("demo_notice") or "").strip()
     for item in raw.get("offices") or []:
         hours: Dict[int, List[Tuple[dt.time, dt.time]]] = {}
         for days, spans in (item.get("hours") or {}).items():
             for d in _days(days):
                 hours.setdefault(d, []).extend(
                     (_time(s.split("-")[0]), _time(s.split("-")[1])) for s in spans)
+        number = str(item.get("phone", ""))
+        demo = bool(item.get("demo", False))
         office = Office(
-            id=str(item["id"]), name=str(item.get("name", item["id"])), phone=str(item.get("phone", "")),
+            id=str(item["id"]), name=str(item.get("name", item["id"])),
+            phone=f"{number}{notice}" if demo and number else number, number=number, demo=demo,
+            closed_on_public_holidays=bool(item.get("closed_on_public_holidays", True)),
+            public_holidays=calendar[0], workdays=calendar[1],
             hours=hours,
             closed_dates=[_date(d) for d in item.get("closed_dates") or []],
             open_dates=[_date(d) for d in item.get("open_dates") or []],
@@ -109,13 +139,16 @@ _FALLBACK = {"default_office": "community",
                           "hours": {"mon-fri": ["08:30-12:00", "13:30-17:30"]}}]}
 
 
+CALENDAR_FILE = Path("sites") / "_holidays.yml"
+
+
 def load_offices(path: Optional[Path] = None) -> OfficeConfig:
-    path = path or get_settings().knowledge_dir / "offices.yml"
+    path = Path(path or get_settings().knowledge_dir / "offices.yml")
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raw = _FALLBACK
-    return parse_config(raw)
+    return parse_config(raw, read_calendar(path.parent / CALENDAR_FILE))
 
 
 def describe_opening(when: dt.datetime, now: dt.datetime) -> str:

@@ -21,6 +21,10 @@ def _check(args: argparse.Namespace) -> int:
         print(f"错误：找不到知识库目录 {directory}", file=sys.stderr)
         return 2
     problems = check_knowledge(directory)
+    if args.production:
+        from bot.knowledge.operational import production_problems
+
+        problems += production_problems(directory)
     for problem in problems:
         print(problem)
     if problems:
@@ -65,6 +69,9 @@ def register(sub) -> None:
                                           "capabilities register. Prints each problem as file:line: message and "
                                           "exits 1 if there is any.")
     check.add_argument("--dir", help="knowledge directory (default: HUIMIN_KNOWLEDGE_DIR or ./knowledge)")
+    check.add_argument("--production", action="store_true",
+                       help="also report every entry still marked demo: true (sites, offices): it must be "
+                            "replaced with the bureau's real data before going live")
     check.set_defaults(handler=_check)
     export = kb_sub.add_parser("export", help="write build/ training inputs (NLU examples, jieba dictionary, "
                                               "entity phrases)",

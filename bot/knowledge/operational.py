@@ -5,13 +5,20 @@ none of it shows an internal path or an editor's note. Registered in ``bot/knowl
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, List, Optional
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.knowledge import integrity, names
-from bot.knowledge.schema import FileChecker, Problem, validate_service_facts
+from bot.knowledge.schema import FileChecker, Problem, check_sources, line_of, validate_service_facts, value_line
+
+# Public service lines that are nobody's office: an office's phone must be its own (or marked demo).
+HOTLINES = {"12345": "市民服务热线", "12356": "心理援助热线", "12349": "民政服务热线", "110": "报警电话",
+            "120": "急救电话", "119": "火警电话"}
+CALENDAR_FILE = Path("sites") / "_holidays.yml"
 
 
 def read(path: Path, fc: FileChecker) -> Optional[Any]:
@@ -43,6 +50,92 @@ def check_services(knowledge_dir: Path) -> List[Problem]:
     return problems
 
 
+def check_offices(knowledge_dir: Path) -> List[Problem]:
+    """Each office: its own phone (not a public hotline), and sourced hours or ``demo: true``."""
+    problems: List[Problem] = []
+    path = Path(knowledge_dir) / "offices.yml"
+    if not path.exists():
+        return problems
+    fc = FileChecker(display(knowledge_dir, path), problems)
+    doc = read(path, fc)
+    offices = doc.get("offices") if isinstance(doc, CommentedMap) else None
+    for i, office in enumerate(offices if isinstance(offices, CommentedSeq) else []):
+        if not isinstance(office, CommentedMap):
+            continue
+        p = f"offices[{i + 1}]."
+        phone = str(office.get("phone") or "").replace("-", "").replace(" ", "")
+        if phone in HOTLINES:
+            fc.add(value_line(office, "phone"), f"{p}phone {phone} 是{HOTLINES[phone]}，不是这个窗口的电话："
+                                                f"写本窗口自己的电话", f"{p}phone")
+        if office.get("demo") is not True:
+            if "sources" not in office:
+                fc.add(line_of(office), f"{p}上班时间、电话要写来源（sources：比如单位公布的办公时间），"
+                                        f"或者标 demo: true（演示数据）", f"{p}sources")
+            else:
+                check_sources(fc, office, p, aspect_ids=("hours", "phone", "closed_dates"))
+        integrity.text_problems(fc, office, p)
+    return problems
+
+
+def check_calendar(knowledge_dir: Path, today: Optional[dt.date] = None) -> List[Problem]:
+    """The one holiday calendar (sites and offices): every year in it has a source, and the current year's
+    arrangement is complete (otherwise offices would be "open" on an unlisted holiday)."""
+    problems: List[Problem] = []
+    path = Path(knowledge_dir) / CALENDAR_FILE
+    if not path.exists():
+        return problems
+    fc = FileChecker(display(knowledge_dir, path), problems)
+    doc = read(path, fc)
+    if not isinstance(doc, CommentedMap):
+        return problems
+    sources = doc.get("sources")
+    sourced, complete = set(), set()
+    if not isinstance(sources, CommentedSeq) or not sources:
+        fc.add(line_of(doc), "节假日日历要写来源（sources：国务院办公厅的节假日安排通知，写 years）", "sources")
+    else:
+        for i, src in enumerate(sources):
+            if not isinstance(src, CommentedMap) or not isinstance(src.get("title"), str):
+                fc.add(line_of(sources, i), "每条来源要写 title、years（覆盖哪几年）", "sources")
+                continue
+            years = src.get("years") if isinstance(src.get("years"), CommentedSeq) else []
+            sourced.update(int(y) for y in years if isinstance(y, int))
+            if src.get("complete") is True:
+                complete.update(int(y) for y in years if isinstance(y, int))
+    dates = []
+    for i, h in enumerate(doc.get("holidays") or []):
+        if isinstance(h, CommentedMap) and hasattr(h.get("from"), "year"):
+            dates.append((h["from"].year, line_of(doc["holidays"], i)))
+    for i, d in enumerate(doc.get("workdays") or []):
+        if hasattr(d, "year"):
+            dates.append((d.year, line_of(doc["workdays"], i)))
+    for year, line in dates:
+        if year not in sourced:
+            fc.add(line, f"{year} 年的日期没有来源：在 sources 里写上公布它的通知（years 写 {year}）", "sources")
+    year = (today or dt.date.today()).year
+    if dates and year not in complete:
+        fc.add(line_of(doc), f"今年（{year} 年）的节假日安排还没有全部录入：按国务院办公厅的通知补上，"
+                             f"来源写 complete: true。否则节假日里会告诉居民工作人员在上班", "holidays")
+    return problems
+
+
 def check(knowledge_dir: Path) -> List[Problem]:
     """Every problem of the operational files (registered with ``python -m bot kb check``)."""
-    return check_services(knowledge_dir) + names.check(knowledge_dir)
+    return (check_services(knowledge_dir) + check_offices(knowledge_dir) + check_calendar(knowledge_dir)
+            + names.check(knowledge_dir))
+
+
+def production_problems(knowledge_dir: Path) -> List[Problem]:
+    """``kb check --production``: every entry still marked ``demo: true`` (it must be replaced first)."""
+    problems: List[Problem] = []
+    for path in sorted(Path(knowledge_dir).rglob("*.yml")):
+        fc = FileChecker(display(knowledge_dir, path), problems)
+        doc = read(path, fc)
+        if not isinstance(doc, CommentedMap):
+            continue
+        nodes = [doc] + [item for value in doc.values() if isinstance(value, CommentedSeq)
+                         for item in value if isinstance(item, CommentedMap)]
+        for node in nodes:
+            if node.get("demo") is True:
+                fc.add(line_of(node, "demo"), f"“{node.get('name') or node.get('id')}”是演示数据（demo: true）："
+                                              f"上线前换成真实信息并删掉 demo: true", "demo")
+    return problems

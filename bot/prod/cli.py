@@ -106,10 +106,17 @@ def create_tracker_schema(url: str) -> None:
 
 
 def _run(args) -> int:
+    from bot.demo_guard import EXIT_REFUSED, refusal
     from bot.prod.topology import build
+    from bot.settings import get_settings
     from bot.stack import processes
     from bot.stack.training import ensure_model
 
+    # Demo data cannot go live: the knowledge files are checked before anything (training) starts.
+    reason = refusal(get_settings().knowledge_dir)
+    if reason:
+        print(reason, file=sys.stderr)
+        return EXIT_REFUSED
     if args.model:
         model = Path(args.model).resolve()
         if not model.is_file():
@@ -129,6 +136,11 @@ def _run(args) -> int:
     except Exception as exc:  # unreachable PostgreSQL/Redis: say which, not a traceback
         print(f"ERROR: the production topology needs PostgreSQL and Redis: {exc}", file=sys.stderr)
         return 1
+    # ... and the database must not hold the demo seed's application records.
+    reason = refusal(get_settings().knowledge_dir, topo.env["HUIMIN_DATABASE_URL"])
+    if reason:
+        print(reason, file=sys.stderr)
+        return EXIT_REFUSED
     run_dir = ROOT / "var" / "prod"
     procs = start_topology(topo, run_dir)
     stop = processes.StopFlag()

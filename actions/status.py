@@ -188,7 +188,7 @@ class ActionStatusResult(Action):
         change = await last_status_change(app.id)
         changed = change.changed_at if change else app.updated_at
         program = _catalogue().name(app.program_id)
-        text = load_status_texts().get(app.status)
+        text = load_status_texts(program_id=app.program_id).get(app.status)
         dispatcher.utter_message(
             response="utter_status_result",
             program=program, name=app.name_masked, application_no=app.application_no,

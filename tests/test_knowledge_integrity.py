@@ -148,3 +148,35 @@ def test_the_answer_for_a_shared_name_says_which_entry_it_chose():
     assert materials.text.startswith("您说的“长者饭堂”")
     # A name that is the programme's alone gets no note.
     assert not render_answer(kb, "elderly_meal", "overview", None, said="老年助餐是什么").text.startswith("您说的")
+
+
+def test_status_meanings_differ_per_programme_and_are_sourced(tmp_path):
+    from bot.applications.status_text import kb_check, load_status_texts
+
+    def meaning(program_id, status):
+        return load_status_texts(KNOWLEDGE, program_id)[status].render("某项目")
+
+    # 临时救助 is one-off; 高龄津贴 has no source for a notice period or a payment rhythm.
+    assert "一次性" in meaning("temporary_assistance", "approved")
+    assert "按月" not in meaning("temporary_assistance", "approved")
+    for status in ("public_notice", "approved"):
+        said = meaning("elderly_allowance", status)
+        assert "7 天" not in said and "下个月" not in said and "按月" not in said
+    assert "公示期 7 天" in meaning("dibao", "public_notice") and "下个月" in meaning("dibao", "approved")
+    assert "下个月" in meaning("tekun", "approved")
+    # Labels and the shared statuses stay the same for every programme.
+    assert load_status_texts(KNOWLEDGE, "temporary_assistance")["rejected"] == load_status_texts(KNOWLEDGE)["rejected"]
+
+    text = (KNOWLEDGE / "application_status.yml").read_text(encoding="utf-8")
+    start = text.index("  temporary_assistance:")
+    section = text[start:]
+    broken = text[:start] + section[:section.index("    sources:")] + "  ghost_program:\n    approved:\n" \
+        "      meaning: 见 docs/policy/3.2.md\n"
+    (tmp_path / "programs").mkdir()
+    for p in (KNOWLEDGE / "programs").glob("*.yml"):
+        (tmp_path / "programs" / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "application_status.yml").write_text(broken, encoding="utf-8")
+    messages = [str(p) for p in kb_check(tmp_path)]
+    assert any("programs.temporary_assistance.sources 至少要有一条来源" in m for m in messages), messages
+    assert any("ghost_program：没有这个项目" in m for m in messages), messages
+    assert any("docs/policy/3.2.md" in m for m in messages), messages

@@ -180,3 +180,15 @@ def test_status_meanings_differ_per_programme_and_are_sourced(tmp_path):
     assert any("programs.temporary_assistance.sources 至少要有一条来源" in m for m in messages), messages
     assert any("ghost_program：没有这个项目" in m for m in messages), messages
     assert any("docs/policy/3.2.md" in m for m in messages), messages
+
+
+def test_residents_are_told_to_call_only_sourced_numbers(kb_copy):
+    from bot.knowledge.operational import check_hotlines
+
+    # The real knowledge base and bot/domain/*.yml (the emergency message included): nothing unsourced.
+    assert check_hotlines(KNOWLEDGE) == []
+    assert "12356" not in (ROOT / "bot" / "domain" / "handoff.yml").read_text(encoding="utf-8")
+    _edit(kb_copy / "answer_templates.yml", "或拨打当地民政部门公开的社会救助服务热线。",
+          "或拨打 12345 市民热线。")
+    messages = [str(p) for p in check_hotlines(kb_copy)]
+    assert any("answer_templates.yml" in m and "12345（市民服务热线）没有来源" in m for m in messages), messages

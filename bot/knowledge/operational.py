@@ -6,6 +6,7 @@ none of it shows an internal path or an editor's note. Registered in ``bot/knowl
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -118,10 +119,59 @@ def check_calendar(knowledge_dir: Path, today: Optional[dt.date] = None) -> List
     return problems
 
 
+# A number a resident is told to call: "打 120", "拨打 12345", "热线 12356".
+_CALL_RE = re.compile(r"(?:打|拨|电话|热线|致电)[^0-9{}\n]{0,8}?(?<![0-9-])(1[0-9]{2}(?:[0-9]{2})?)(?![0-9-])")
+HOTLINES_FILE = "hotlines.yml"
+
+
+def sourced_hotlines(knowledge_dir: Path, fc: Optional[FileChecker] = None) -> set:
+    """The public numbers ``knowledge/hotlines.yml`` lists with a source."""
+    path = Path(knowledge_dir) / HOTLINES_FILE
+    if not path.exists():
+        return set()
+    doc = read(path, fc or FileChecker(str(path), []))
+    out = set()
+    seq = doc.get("hotlines") if isinstance(doc, CommentedMap) else None
+    for i, entry in enumerate(seq if isinstance(seq, CommentedSeq) else []):
+        if not isinstance(entry, CommentedMap) or not str(entry.get("number") or "").strip():
+            if fc:
+                fc.add(line_of(seq, i), "每个号码要写 number、name、sources")
+            continue
+        if fc:
+            check_sources(fc, entry, f"hotlines[{i + 1}].", aspect_ids=())
+        if entry.get("sources"):
+            out.add(str(entry["number"]).strip())
+    return out
+
+
+def check_hotlines(knowledge_dir: Path) -> List[Problem]:
+    """Residents are told to call only sourced public numbers (or an office's or site's own, via placeholders):
+    every answer text in knowledge/ and every response in bot/domain/ is scanned."""
+    problems: List[Problem] = []
+    knowledge_dir = Path(knowledge_dir)
+    allowed = sourced_hotlines(knowledge_dir, FileChecker(display(knowledge_dir, knowledge_dir / HOTLINES_FILE),
+                                                          problems))
+    files = [p for p in sorted(knowledge_dir.rglob("*.yml")) if p.name != HOTLINES_FILE]
+    domain = knowledge_dir.parent / "bot" / "domain"
+    files += sorted(domain.glob("*.yml")) if domain.is_dir() else []
+    for path in files:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            for m in _CALL_RE.finditer(line):
+                if m.group(1) not in allowed:
+                    label = HOTLINES.get(m.group(1), "公共号码")
+                    problems.append(Problem(
+                        display(knowledge_dir, path), n,
+                        f"让居民拨打的 {m.group(1)}（{label}）没有来源：写本窗口或服务站自己的电话，"
+                        f"或者在 {HOTLINES_FILE} 里登记这个号码和来源", "phone"))
+    return problems
+
+
 def check(knowledge_dir: Path) -> List[Problem]:
     """Every problem of the operational files (registered with ``python -m bot kb check``)."""
     return (check_services(knowledge_dir) + check_offices(knowledge_dir) + check_calendar(knowledge_dir)
-            + names.check(knowledge_dir))
+            + check_hotlines(knowledge_dir) + names.check(knowledge_dir))
 
 
 def production_problems(knowledge_dir: Path) -> List[Problem]:

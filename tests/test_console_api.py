@@ -115,10 +115,11 @@ async def test_lock_out_after_repeated_failures(console):
     client = await new_client()
     for _ in range(auth.MAX_FAILURES):
         resp, body = await login(client, "li", "nope nope")
-    assert resp.status == 423 and body["error"] == "locked"
-    # Even the right password is refused while locked.
+    # The same answer as any wrong password (no oracle for which accounts exist or are locked).
+    assert resp.status == 401 and body["error"] == "bad_credentials"
+    # Even the right password is refused while locked (for this client address).
     resp, body = await login(client, "li")
-    assert resp.status == 423
+    assert resp.status == 401
     admin = await logged_in(new_client, "boss")
     assert (await post(admin, "/api/admin/users/li/unlock")).status == 200
     resp, body = await login(client, "li")

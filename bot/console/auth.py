@@ -1,14 +1,22 @@
 """Console accounts and login: argon2 password hashes, server-side sessions behind a signed cookie,
 CSRF tokens on every state-changing call, lock-out after repeated failures, roles.
 
+Login hardening: argon2 runs in a small thread pool, so a burst of logins never stalls the event loop (every
+other staff page); failures are counted per account *and* client address, so a stranger's guesses lock only
+the stranger out, each further lock twice as long; and every refusal — unknown account, wrong password,
+locked — is the same answer, so the login form tells nobody which user names exist. Cookies are ``Secure``
+when the request came over HTTPS, directly or through our own proxy (bot/proxy.py).
+
 Feature modules (handoff, bookings, editor, …) protect their handlers with ``@require_role("staff")`` and get
 the user from ``request["user"]``. A state-changing call must carry the session's CSRF token in the
 ``X-CSRF-Token`` header or a ``csrf_token`` form field; the middleware enforces it for every route.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
+from concurrent.futures import ThreadPoolExecutor
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -21,8 +29,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.console.errors import ApiError, read_json, text_field
-from bot.console.models import ROLES, AuditEntry, LoginSession, User
+from bot.console.models import ROLES, AuditEntry, LoginFailure, LoginSession, User
 from bot.db import session_scope
+from bot.privacy import keyed_hash
+from bot.proxy import client_address, forwarded_https
 
 SESSION_COOKIE = "huimin_session"
 CSRF_COOKIE = "huimin_csrf"  # pre-login CSRF token (double submit), replaced by the session's own on login
@@ -31,6 +41,10 @@ CSRF_FIELD = "csrf_token"
 SESSION_MAX_AGE = 12 * 3600
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+MAX_LOCK_MINUTES = 24 * 60
+# argon2 takes ~50 ms of CPU and 64 MB: at most this many at once, off the event loop; the rest wait their turn.
+HASH_THREADS = 2
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 _hasher = PasswordHasher()
@@ -67,6 +81,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def _check(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _off_loop(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, fn, *args)
+
+
 def validate_password(password: str) -> None:
     if len(password) < 8:
         raise ValueError("密码至少 8 位")
@@ -97,20 +122,24 @@ async def set_password(name: str, password: str, url: Optional[str] = None) -> N
             raise ValueError(f"没有用户 {name}")
         u.password_hash = hash_password(password)
         u.failed_logins, u.locked_until = 0, None
+        await s.execute(sa.delete(LoginFailure).where(LoginFailure.user_name == name))
         await s.execute(sa.delete(LoginSession).where(LoginSession.user_id == u.id))
 
 
 async def unlock_user(name: str, url: Optional[str] = None) -> bool:
     async with session_scope(url) as s:
         r = await s.execute(sa.update(User).where(User.name == name).values(failed_logins=0, locked_until=None))
+        await s.execute(sa.delete(LoginFailure).where(LoginFailure.user_name == name))
         return r.rowcount == 1
 
 
 async def list_users(url: Optional[str] = None) -> list:
     async with session_scope(url) as s:
         now = utcnow()
+        locked = {r[0] for r in await s.execute(sa.select(LoginFailure.user_name)
+                                                .where(LoginFailure.locked_until > now))}
         return [{"id": u.id, "name": u.name, "role": u.role, "active": u.active,
-                 "locked": bool(u.locked_until and _utc(u.locked_until) > now),
+                 "locked": bool(u.locked_until and _utc(u.locked_until) > now) or u.name in locked,
                  "last_login_at": _utc(u.last_login_at).isoformat() if u.last_login_at else None}
                 for u in (await s.execute(sa.select(User).order_by(User.name))).scalars()]
 
@@ -124,48 +153,64 @@ async def user_names(url: Optional[str] = None, role: Optional[str] = None) -> l
 
 
 class LoginFailed(Exception):
-    def __init__(self, locked: bool, minutes: int = 0):
-        super().__init__("locked" if locked else "bad credentials")
-        self.locked, self.minutes = locked, minutes
+    """Any refused login. Deliberately carries nothing: unknown, wrong and locked get the same answer."""
 
 
-async def authenticate(name: str, password: str, url: Optional[str] = None) -> CurrentUser:
+def _failure_key(name: str, client: str) -> str:
+    return f"{name[:64]}|" + keyed_hash(client or "unknown", "console.login.client")[:32]
+
+
+def lock_minutes(strikes: int) -> int:
+    """The n-th lock in a row lasts LOCK_MINUTES * 2**(n-1), at most a day."""
+    return min(MAX_LOCK_MINUTES, LOCK_MINUTES * 2 ** max(0, strikes - 1))
+
+
+async def _locked_out(s, key: str, now: dt.datetime) -> bool:
+    row = await s.get(LoginFailure, key)
+    return bool(row and row.locked_until and _utc(row.locked_until) > now)
+
+
+async def _count_failure(s, key: str, name: str, now: dt.datetime) -> None:
+    row = await s.get(LoginFailure, key)
+    if row is None:
+        row = LoginFailure(key=key, user_name=name[:64], failures=0, strikes=0, updated_at=now)
+        s.add(row)
+    row.failures = (row.failures or 0) + 1
+    row.updated_at = now
+    if row.failures >= MAX_FAILURES:
+        row.failures, row.strikes = 0, (row.strikes or 0) + 1
+        minutes = lock_minutes(row.strikes)
+        row.locked_until = now + dt.timedelta(minutes=minutes)
+        s.add(AuditEntry(at=now, user_name=name[:64], action="login_locked", target=f"user:{name[:58]}",
+                         detail=f"{MAX_FAILURES} failed logins from one address; locked {minutes} min for it"))
+
+
+async def authenticate(name: str, password: str, url: Optional[str] = None, client: str = "") -> CurrentUser:
     """Check the password and open a session; raise LoginFailed (counting the failure) otherwise."""
     now = utcnow()
-    failure: Optional[LoginFailed] = None
+    key = _failure_key(name, client)
     async with session_scope(url) as s:
         u = (await s.execute(sa.select(User).where(User.name == name))).scalars().first()
-        if u is None or not u.active:
-            try:
-                _hasher.verify(_DUMMY_HASH, password)
-            except VerificationError:
-                pass
-            failure = LoginFailed(False)
-        elif _utc(u.locked_until) and _utc(u.locked_until) > now:
-            failure = LoginFailed(True, max(1, int((_utc(u.locked_until) - now).total_seconds() // 60) + 1))
+        locked = await _locked_out(s, key, now) or bool(u and _utc(u.locked_until) and _utc(u.locked_until) > now)
+        usable = u is not None and u.active and not locked
+        # The hash is always checked (a dummy one when there is nothing to check), so every path costs the same.
+        ok = await _off_loop(_check, u.password_hash if usable else _DUMMY_HASH, password) and usable
+        if not ok:
+            if not locked:
+                await _count_failure(s, key, name, now)
+            failure = True
         else:
-            try:
-                _hasher.verify(u.password_hash, password)
-            except (VerificationError, InvalidHashError):
-                # The counter is committed with this transaction even though the login fails.
-                u.failed_logins = (u.failed_logins or 0) + 1
-                failure = LoginFailed(False)
-                if u.failed_logins >= MAX_FAILURES:
-                    u.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-                    u.failed_logins = 0
-                    s.add(AuditEntry(at=now, user_name=u.name, action="login_locked", target=f"user:{u.name}",
-                                     detail=f"{MAX_FAILURES} failed logins"))
-                    failure = LoginFailed(True, LOCK_MINUTES)
-        if failure is None:
+            failure = False
             if _hasher.check_needs_rehash(u.password_hash):
-                u.password_hash = hash_password(password)
+                u.password_hash = await _off_loop(hash_password, password)
             u.failed_logins, u.locked_until, u.last_login_at = 0, None, now
+            await s.execute(sa.delete(LoginFailure).where(LoginFailure.key == key))
             sess = LoginSession(id=secrets.token_urlsafe(32), user_id=u.id, csrf_token=secrets.token_urlsafe(32),
                                 created_at=now, last_seen_at=now)
             s.add(sess)
             result = CurrentUser(u.id, u.name, u.role, sess.id, sess.csrf_token)
-    if failure is not None:
-        raise failure
+    if failure:
+        raise LoginFailed()
     return result
 
 
@@ -287,8 +332,16 @@ def require_role(*roles: str, page: bool = False):
     return deco
 
 
+def request_is_https(request: web.Request) -> bool:
+    return request.secure or forwarded_https(request.remote, request.headers.get("X-Forwarded-Proto"))
+
+
+def request_client(request: web.Request) -> str:
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"))
+
+
 def _set_cookie(resp: web.StreamResponse, request: web.Request, name: str, value: str) -> None:
-    resp.set_cookie(name, value, httponly=True, samesite="Strict", secure=request.secure, path="/",
+    resp.set_cookie(name, value, httponly=True, samesite="Strict", secure=request_is_https(request), path="/",
                     max_age=SESSION_MAX_AGE)
 
 
@@ -315,11 +368,11 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(password, str) or not password:
         raise ApiError(400, "missing_field", "请输入密码", field="password")
     try:
-        user = await authenticate(name, password, request.app["db_url"])
-    except LoginFailed as exc:
-        if exc.locked:
-            raise ApiError(423, "locked", f"密码错误次数太多，账号已暂时锁定，请 {exc.minutes} 分钟后再试")
-        raise ApiError(401, "bad_credentials", "用户名或密码不对")
+        user = await authenticate(name, password, request.app["db_url"], client=request_client(request))
+    except LoginFailed:
+        # One answer for unknown, wrong and locked alike: the form must not tell which accounts exist.
+        raise ApiError(401, "bad_credentials",
+                       f"用户名或密码不对。连续输错 {MAX_FAILURES} 次后，要等 {LOCK_MINUTES} 分钟以上才能再试。")
     await audit(user.name, "login", f"user:{user.name}", url=request.app["db_url"])
     resp = web.json_response({"user": user.as_dict(), "csrf_token": user.csrf_token})
     _set_cookie(resp, request, SESSION_COOKIE, _serializer(request.app).dumps(user.session_id))

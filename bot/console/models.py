@@ -43,3 +43,17 @@ class AuditEntry(Base):
     action = sa.Column(sa.String(64), nullable=False)
     target = sa.Column(sa.String(128), nullable=False)
     detail = sa.Column(sa.Text, nullable=True)
+
+
+class LoginFailure(Base):
+    """Failed logins per account *and* client address: a stranger's guesses lock only the stranger out.
+
+    ``strikes`` counts locks in a row; each lock lasts twice as long as the one before (back-off)."""
+    __tablename__ = "console_login_failures"
+
+    key = sa.Column(sa.String(160), primary_key=True)  # "<user name>|<keyed hash of the address>"
+    user_name = sa.Column(sa.String(64), nullable=False, index=True)
+    failures = sa.Column(sa.Integer, nullable=False, default=0)
+    strikes = sa.Column(sa.Integer, nullable=False, default=0)
+    locked_until = sa.Column(sa.DateTime(timezone=True), nullable=True)
+    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)

@@ -49,3 +49,16 @@ class StaffMessage(Base):
     attempts = sa.Column(sa.Integer, nullable=False, default=0)
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
     delivered_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+
+
+class Callback(Base):
+    """A call-back number a resident left while the office was closed: encrypted with a key derived from the
+    server secret (bot.handoff.callbacks), deleted after the retention period, revealed only with an audit."""
+    __tablename__ = "handoff_callbacks"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    ticket_id = sa.Column(sa.Integer, sa.ForeignKey("handoff_tickets.id", ondelete="CASCADE"), nullable=True)
+    conversation_id = sa.Column(sa.String(128), nullable=False, index=True)
+    masked = sa.Column(sa.String(32), nullable=False)
+    ciphertext = sa.Column(sa.Text, nullable=False)
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)

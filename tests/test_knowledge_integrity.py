@@ -192,3 +192,28 @@ def test_residents_are_told_to_call_only_sourced_numbers(kb_copy):
           "或拨打 12345 市民热线。")
     messages = [str(p) for p in check_hotlines(kb_copy)]
     assert any("answer_templates.yml" in m and "12345（市民服务热线）没有来源" in m for m in messages), messages
+
+
+def test_an_entry_past_its_valid_until_turns_unverified_and_the_editor_lists_it(kb_copy, monkeypatch):
+    import datetime as dt
+
+    from bot.editor.service import EditorService
+    from bot.knowledge import answers
+
+    kb = load_knowledge(KNOWLEDGE)
+    program = kb.programs["disabled_elderly_consumption"]
+    assert program.valid_until == "2026-12-31" and program.review.verified
+    monkeypatch.setattr(answers, "today", lambda: dt.date(2026, 12, 31))
+    assert render_answer(kb, program.id, "eligibility").verified is True
+    monkeypatch.setattr(answers, "today", lambda: dt.date(2027, 1, 1))
+    for aspect in ("overview", "eligibility", "amount"):
+        answer = render_answer(kb, program.id, aspect)
+        assert answer.verified is False and answer.text.endswith("· 待核实"), answer.text
+
+    _edit(kb_copy / "programs" / "disabled_elderly_consumption.yml", "valid_until: '2026-12-31'",
+          "valid_until: '2025-12-31'")
+    listed = {e["id"]: e for e in EditorService(kb_copy).list_entries(status="unverified")}
+    assert listed["disabled_elderly_consumption"]["expired"] is True
+    _edit(kb_copy / "programs" / "disabled_elderly_consumption.yml", "valid_until: '2025-12-31'",
+          "valid_until: '2025-13-31'")
+    assert any("valid_until “2025-13-31” 不是有效日期" in m for m in _messages(kb_copy))

@@ -7,6 +7,7 @@ see the same thing.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,11 +208,13 @@ class Summary:
     reviewed_on: Optional[str] = None
     reviewed_by: Optional[str] = None
     broken: bool = False
+    expired: bool = False  # past its valid_until: listed as unverified until an editor updates it
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "kind_label": KINDS[self.kind].label, "id": self.id, "file": self.file,
                 "name": self.name, "aliases": self.aliases, "status": self.status,
-                "reviewed_on": self.reviewed_on, "reviewed_by": self.reviewed_by, "broken": self.broken}
+                "reviewed_on": self.reviewed_on, "reviewed_by": self.reviewed_by, "broken": self.broken,
+                "expired": self.expired}
 
 
 def summarize(entry: Located) -> Summary:
@@ -224,10 +227,13 @@ def summarize(entry: Located) -> Summary:
     if isinstance(short, str) and short not in aliases:
         aliases.insert(0, str(short))
     reviewed_on = review.get("reviewed_on") if isinstance(review, dict) else None
+    valid_until = node.get("valid_until")
+    expired = valid_until is not None and str(yamlio.to_plain(valid_until)) < dt.date.today().isoformat()
+    status = str(review.get("status") or "unverified") if isinstance(review, dict) else "unverified"
     return Summary(
         kind=entry.kind, id=entry.id, file=entry.file,
         name=str(node.get("name") or node.get("title") or entry.id), aliases=aliases,
-        status=str(review.get("status") or "unverified") if isinstance(review, dict) else "unverified",
+        status="unverified" if expired else status, expired=expired,
         reviewed_on=yamlio.to_plain(reviewed_on) if reviewed_on is not None else None,
         reviewed_by=str(review.get("reviewed_by")) if isinstance(review, dict) and review.get("reviewed_by") else None,
     )

@@ -6,6 +6,8 @@ entries for content, ``answer_templates.yml`` for the scaffolding, ``aspects.yml
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import string
 from dataclasses import dataclass, field
@@ -100,6 +102,18 @@ def _source_text(kb: KnowledgeBase, src: Source) -> str:
     return src.title
 
 
+def today() -> dt.date:
+    """The date answers are rendered on (a function so tests can move the clock)."""
+    return dt.date.today()
+
+
+def _current(review: Review, program: Program) -> Review:
+    """A programme past its ``valid_until`` is 待核实 by itself, whatever its review said."""
+    if program.valid_until and today().isoformat() > str(program.valid_until):
+        return dataclasses.replace(review, status="unverified")
+    return review
+
+
 # ---------------------------------------------------------------------------------------------------------
 # One aspect of one programme
 
@@ -113,13 +127,13 @@ def _blocks_for(kb: KnowledgeBase, program: Program, aspect: str, locality: Opti
     blocks: List[_Block] = []
     if local_text:
         texts.append(_fill(kb, "answer.locality_block", locality_name=locality.short_name, text=local_text))
-        blocks.append(_Block(local_text, local.sources, local.review, local=True))
+        blocks.append(_Block(local_text, local.sources, _current(local.review, program), local=True))
         if national_text:
             texts.append(_fill(kb, "answer.national_block", text=national_text))
     elif national_text:
         texts.append(national_text)
     if national_text:
-        blocks.append(_Block(national_text, program.sources, program.review))
+        blocks.append(_Block(national_text, program.sources, _current(program.review, program)))
     return texts, blocks
 
 
@@ -250,7 +264,8 @@ def render_overview(kb: KnowledgeBase, program_id: str, locality_id: Optional[st
     if locality and any(pid in locality.programs for pid in ids):
         parts.append(_fill(kb, "overview.local_hint", locality_name=locality.short_name))
     parts.append(_fill(kb, "overview.question"))
-    footer, verified = _footer(kb, [_Block(program.summary, program.sources, program.review)], None)
+    footer, verified = _footer(kb, [_Block(program.summary, program.sources, _current(program.review, program))],
+                               None)
     parts.append(footer)
     loc_id = locality.id if locality else None
     buttons = []

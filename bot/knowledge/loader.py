@@ -88,6 +88,7 @@ class Program:
     kind: str = "program"  # "group": answers by combining its members
     members: Tuple[str, ...] = ()
     redirect_department: Optional[str] = None  # handled outside civil affairs (e.g. 医保)
+    valid_until: Optional[str] = None  # last day of a fixed-period policy (YYYY-MM-DD)
     file: Optional[Path] = None
 
     @property
@@ -444,7 +445,8 @@ def build_knowledge(docs: Documents) -> KnowledgeBase:
             example_questions={k: tuple(v) for k, v in (raw.get("example_questions") or {}).items()},
             sources=_sources(raw.get("sources")), review=_review(raw["review"]), kind=raw.get("kind", "program"),
             members=tuple(raw.get("members") or ()),
-            redirect_department=(raw.get("redirect") or {}).get("department"), file=path)
+            redirect_department=(raw.get("redirect") or {}).get("department"), file=path,
+            valid_until=_date(raw.get("valid_until")))
     sl = _plain(docs.service_list)
     items = {}
     for it in sl.get("items") or []:

@@ -279,6 +279,8 @@ def check_aspect_texts(fc: FileChecker, node: CommentedMap, aspect_ids: Sequence
 
 PROGRAM_KEYS = ("id", "kind", "name", "short_name", "aliases", "summary", "aspects", "members", "redirect",
                 "related", "example_questions", "sources", "review")
+# An entry with an end date (a policy run for a fixed period): see check_valid_until.
+PROGRAM_KEYS = PROGRAM_KEYS + ("valid_until",)
 
 
 def validate_program(fc: FileChecker, doc: Any, stem: str, aspect_ids: Sequence[str] = ASPECT_IDS) -> None:
@@ -314,6 +316,13 @@ def validate_program(fc: FileChecker, doc: Any, stem: str, aspect_ids: Sequence[
     check_example_questions(fc, doc, ("overview",) + tuple(aspect_ids))
     check_sources(fc, doc, aspect_ids=aspect_ids)
     check_review(fc, doc, aspect_ids=aspect_ids)
+    check_valid_until(fc, doc)
+
+
+def check_valid_until(fc: FileChecker, doc: CommentedMap) -> None:
+    """``valid_until``: the last day the entry's policy runs (YYYY-MM-DD). Past it the answers show the entry as
+    待核实 and the editor lists it as unverified, until an editor updates the entry."""
+    fc.date(doc, "valid_until")
 
 
 def check_example_questions(fc: FileChecker, doc: CommentedMap, keys: Sequence[str]) -> None:

@@ -1,15 +1,26 @@
 """Fixes to Rasa 3.6 itself, installed when the Rasa server imports Huimin's tracker store (every
-``bot/endpoints.yml`` configuration loads it, so every Rasa process gets them).
+``bot/endpoints.yml`` configuration loads it, so every Rasa process gets them). Each one computes exactly what
+Rasa computed, only without the repeated work; tests/test_rasa_fixes.py checks each against Rasa's own code.
 
 Action-result validation: ``RemoteAction._validate_action_result`` calls ``jsonschema.validate`` on every
 custom-action response, and ``jsonschema.validate`` first checks the *schema* against its meta-schema and builds
 a new validator each time. Profiled under load (py-spy, 10 concurrent conversations), that was 37 % of the Rasa
 process's CPU — more than TED, NLU and the tracker store together. The same schema is now checked once and its
 validator reused; responses are validated exactly as before (same schema, same draft, same error message).
+
+Event classes by name: ``Event.resolve_by_type`` walks every subclass of ``Event`` (with ``inspect.isabstract``
+on each) for every event it deserialises — 0.2 ms an event, the largest single cost of reading a long
+conversation (profile of a 200-message conversation). The class found for a name is now remembered.
+
+Replaying a conversation: a rewind (``UserUtteranceReverted``, after every fallback) and ``ActionReverted`` reset
+the tracker and replay the whole history when they are applied, so building a tracker from its events — on every
+read from the store and on every ``tracker.copy()`` (twice a turn) — replayed the history once per fallback so
+far: quadratic in the length of the conversation. Everything applied before the last such event is thrown away
+by its reset, so only the history up to it is replayed (once) and the events after it are applied as before.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Text
+from typing import Any, Dict, Iterable, Optional, Text
 
 _installed = False
 
@@ -24,10 +35,7 @@ def _cached_validator():
     return cls(schema)
 
 
-def install() -> None:
-    global _installed
-    if _installed:
-        return
+def _install_validator() -> None:
     from jsonschema import ValidationError
     from jsonschema.exceptions import best_match
     from rasa.core.actions.action import RemoteAction
@@ -46,4 +54,78 @@ def install() -> None:
         raise error
 
     RemoteAction._validate_action_result = _validate_action_result
+
+
+def _install_event_class_cache() -> None:
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    found: Dict[Text, type] = {}
+
+    def resolve_by_type(type_name: Text, default: Optional[type] = None) -> Optional[type]:
+        cls = found.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and cls is not default:
+                found[type_name] = cls  # only a real match: a default is the caller's choice, not the name's
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def apply_events(tracker: Any, events: Iterable[Any], domain: Any = None) -> None:
+    """``tracker.update(e, domain)`` for every event, in order, replaying the history at most once."""
+    from rasa.shared.core.events import ActionReverted, StoryExported, UserUtteranceReverted
+
+    events = list(events)
+    last_reset = None
+    for i in range(len(events) - 1, -1, -1):
+        if isinstance(events[i], (UserUtteranceReverted, ActionReverted)):
+            last_reset = i
+            break
+    # update() stamps events with the tracker's model/assistant id, and StoryExported writes a file when applied:
+    # keep Rasa's own path for those (never the case when a tracker is rebuilt from stored events).
+    if (last_reset is None or tracker.model_id or tracker.assistant_id
+            or any(isinstance(e, StoryExported) for e in events[:last_reset])):
+        for e in events:
+            tracker.update(e, domain)
+        return
+    tracker.events.extend(events[:last_reset + 1])
+    events[last_reset].apply_to(tracker)  # resets, then replays the applied events so far
+    for e in events[last_reset + 1:]:
+        tracker.update(e, domain)
+
+
+def _install_single_replay() -> None:
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    def from_events(cls, sender_id, evts, slots=None, max_event_history=None, sender_source=None, domain=None):
+        tracker = cls(sender_id, slots, max_event_history, sender_source)
+        apply_events(tracker, evts, domain)
+        return tracker
+
+    def travel_back_in_time(self, target_time: float):
+        tracker = self.init_copy()
+        until = []
+        for event in self.events:
+            if event.timestamp <= target_time:
+                until.append(event)
+            else:
+                break
+        apply_events(tracker, until)
+        return tracker
+
+    from_events.__doc__ = DialogueStateTracker.from_events.__doc__
+    travel_back_in_time.__doc__ = DialogueStateTracker.travel_back_in_time.__doc__
+    DialogueStateTracker.from_events = classmethod(from_events)
+    DialogueStateTracker.travel_back_in_time = travel_back_in_time
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _install_validator()
+    _install_event_class_cache()
+    _install_single_replay()
     _installed = True

@@ -175,8 +175,8 @@ class ActionStatusResult(Action):
             return reset
 
     async def _show(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[Text, Any]]:
-        from bot.applications.records import get_application, last_status_change
-        from bot.applications.status_text import load_status_texts
+        from bot.applications.records import get_application, is_demo_record, last_status_change
+        from bot.applications.status_text import demo_notice, load_status_texts
 
         number = verified_number(tracker)
         if not number or tracker.get_slot("status_answer") != VERIFIED:
@@ -189,12 +189,15 @@ class ActionStatusResult(Action):
         changed = change.changed_at if change else app.updated_at
         program = _catalogue().name(app.program_id)
         text = load_status_texts(program_id=app.program_id).get(app.status)
+        meaning = text.render(program, app.note) if text else ""
+        if await is_demo_record(app.id):  # a fictitious applicant of the demo seed: say so
+            meaning = "\n".join(t for t in (meaning, demo_notice()) if t)
         dispatcher.utter_message(
             response="utter_status_result",
             program=program, name=app.name_masked, application_no=app.application_no,
             status=text.label if text else app.status,
             changed=f"{changed.year}年{changed.month}月{changed.day}日",
-            meaning=text.render(program, app.note) if text else "",
+            meaning=meaning,
         )
         return []
 

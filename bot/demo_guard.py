@@ -17,7 +17,6 @@ from typing import List, Mapping, Optional
 from ruamel.yaml import YAML
 
 ALLOW_ENV = "HUIMIN_ALLOW_DEMO_DATA"
-DEMO_SEED_SOURCE = "import demo seed"  # bot/applications/seed.py imports with source_name "demo seed"
 EXIT_REFUSED = 3
 
 
@@ -49,6 +48,7 @@ def demo_records(database_url: Optional[str]) -> int:
         return 0
     import sqlalchemy as sa
 
+    from bot.applications.records import DEMO_SEED_SOURCE
     from bot.db import to_sync_url
 
     engine = sa.create_engine(to_sync_url(database_url))

@@ -85,3 +85,30 @@ def test_kb_check_production_lists_what_must_be_replaced(tmp_path):
         assert any(name in line and "演示数据" in line for line in result.stdout.splitlines()), result.stdout
     clean = run(["bot", "kb", "check", "--production", "--dir", str(without_demo(tmp_path))])
     assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+
+async def _status_text(resident: str) -> str:
+    from tests.test_status_actions import NO_101, FormTurns
+
+    form = FormTurns(resident)
+    await form.say(f"查询 {NO_101}", intent="check_status")
+    result = await form.say("31002x")
+    assert result.said == ["utter_status_result"]
+    return result.texts[0]
+
+
+async def test_a_status_answer_built_from_a_demo_record_says_so(db_url):
+    from bot.applications.seed import seed_demo_async
+
+    await seed_demo_async(db_url)
+    text = await _status_text("resident-demo-1")
+    assert "（演示数据：这是演示用的申请记录，不是真实的申请。）" in text and "公示期 7 天" in text
+
+
+async def test_a_status_answer_from_the_bureaus_own_records_has_no_demo_notice(db_url):
+    from bot.applications.importer import import_csv
+    from bot.applications.seed import DEMO_CSV
+
+    await import_csv(DEMO_CSV, url=db_url, source_name="bureau-export.csv")
+    assert "演示数据" not in await _status_text("resident-demo-2")

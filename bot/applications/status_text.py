@@ -133,3 +133,11 @@ def _sourcing(knowledge_dir: Path, path: Path) -> list:
                     fc.add(line_of(section, code), f"programs.{pid}.{code} 不是已知的状态", f"programs.{pid}")
             check_sources(fc, section, f"programs.{pid}.", aspect_ids=tuple(STATUS_WORDS))
     return problems
+
+
+def demo_notice(knowledge_dir: Optional[Path] = None) -> str:
+    """What a resident reads after the status of a demo record (the file's ``demo_notice``)."""
+    path = Path(knowledge_dir or get_settings().knowledge_dir) / FILE_NAME
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    return str(data.get("demo_notice") or "").strip()
+

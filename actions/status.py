@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -39,11 +39,17 @@ def _catalogue():
     return ProgramCatalogue(default_store().get())
 
 
-def verified_number(tracker: Tracker, now: Optional[float] = None) -> Optional[str]:
-    """The application number this conversation verified less than 10 minutes ago, if any."""
+async def verified_number(tracker: Tracker, now: Optional[float] = None) -> Optional[str]:
+    """The application number this conversation verified less than 10 minutes ago, if any.
+
+    The slots only say which number to check; the server's own verification record for this conversation
+    decides (a tracker sent to the action server could claim anything)."""
     number, at = tracker.get_slot("status_verified_no"), tracker.get_slot("status_verified_at")
     now = time.time() if now is None else now
-    if number and isinstance(at, (int, float)) and 0 <= now - at <= VERIFIED_WINDOW_SECONDS:
+    if not (number and isinstance(number, str) and isinstance(at, (int, float))
+            and 0 <= now - at <= VERIFIED_WINDOW_SECONDS):
+        return None
+    if await verification.verified_within(number, tracker.sender_id, timedelta(seconds=VERIFIED_WINDOW_SECONDS)):
         return number
     return None
 
@@ -106,7 +112,7 @@ class ValidateStatusForm(FormValidationAction):
             return {"application_no": text}
         if requested is None and not tracker.get_slot("application_no"):
             # A new lookup shortly after a verified one: the same application, no second factor again.
-            number = verified_number(tracker)
+            number = await verified_number(tracker)
             if number:
                 return {"application_no": number}
         return {}
@@ -130,7 +136,7 @@ class ValidateStatusForm(FormValidationAction):
         if until is not None:
             dispatcher.utter_message(response="utter_status_locked", minutes=_minutes_until(until))
             return _end_form()
-        if verified_number(tracker) == number:
+        if await verified_number(tracker) == number:
             return {"application_no": number, "status_answer": VERIFIED}
         # A different number than the one being verified: its answer must be asked again.
         return {"application_no": number, "status_answer": None}
@@ -178,7 +184,7 @@ class ActionStatusResult(Action):
         from bot.applications.records import get_application, is_demo_record, last_status_change
         from bot.applications.status_text import demo_notice, load_status_texts
 
-        number = verified_number(tracker)
+        number = await verified_number(tracker)
         if not number or tracker.get_slot("status_answer") != VERIFIED:
             return []
         app = await get_application(number)

@@ -11,6 +11,10 @@ from typing import Dict, List
 
 import aiohttp
 
+from bot.channels.rest import conversation_id
+from bot.settings import get_settings
+from bot.stack.actions_server import TOKEN_HEADER
+
 QUESTIONS = ["低保要带什么材料", "高龄津贴多少钱", "残疾人两项补贴是什么", "临时救助怎么申请", "特困供养在哪儿办"]
 
 
@@ -39,7 +43,7 @@ async def measure(rasa_url: str, actions_url: str, token: str, rounds: int = 3) 
                     await r.json()
                 parse.append((time.perf_counter() - started) * 1000)
 
-                async with http.get(f"{rasa_url}/conversations/{sender}/tracker", params={"token": token}) as r:
+                async with http.get(f"{rasa_url}/conversations/{conversation_id(sender)}/tracker", params={"token": token}) as r:
                     tracker = await r.json()
                 ran = [e["name"] for e in tracker["events"] if e.get("event") == "action"
                        and e.get("name", "").startswith("action_") and e["name"] not in ("action_listen",
@@ -48,8 +52,8 @@ async def measure(rasa_url: str, actions_url: str, token: str, rounds: int = 3) 
                     continue
                 started = time.perf_counter()
                 async with http.post(f"{actions_url}/webhook", json={
-                        "next_action": ran[-1], "sender_id": sender, "tracker": tracker, "domain": domain,
-                        "version": "3.6.21"}) as r:
+                        "next_action": ran[-1], "sender_id": conversation_id(sender), "tracker": tracker, "domain": domain,
+                        "version": "3.6.21"}, headers={TOKEN_HEADER: get_settings().actions_token}) as r:
                     await r.read()
                 action.append((time.perf_counter() - started) * 1000)
     out = {"turn_ms": _ms(turn), "nlu_parse_ms": _ms(parse), "action_ms": _ms(action),

@@ -112,7 +112,8 @@ def start_prod(model: Path, work: Path) -> Tuple[str, List[processes.Proc], floa
         if not processes.wait_healthy(p.health_url, 900, p.popen):
             processes.stop(procs)
             raise RuntimeError(f"{p.name} did not start; see {work / 'log'}")
-    return f"http://127.0.0.1:{topo.public_port}", procs, time.perf_counter() - started
+    # The REST channel is not on the public port (it trusts the sender); its loopback balancer is the same nginx.
+    return f"http://127.0.0.1:{topo.rasa_api_lb_port}", procs, time.perf_counter() - started
 
 
 _prod_topologies: List = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Awaitable, Callable, List, Optional
 
 import sqlalchemy as sa
 
@@ -48,9 +48,9 @@ def app_key(application_no: str) -> str:
     return f"app:{application_no}"
 
 
-def conversation_key(conversation_id: str) -> str:
+def conversation_key(conversation_id: str, scope: str = "conv") -> str:
     # The sender id can be a WeChat openid; the counters do not need it in clear.
-    return "conv:" + keyed_hash(conversation_id, "verification.conversation")[:40]
+    return f"{scope}:" + keyed_hash(conversation_id, "verification.conversation")[:40]
 
 
 def utcnow() -> datetime:
@@ -104,10 +104,13 @@ async def _confirm_failure(key: str, now: datetime, url: Optional[str]) -> Optio
 
 
 async def lock_state(application_no: Optional[str], conversation_id: str, now: Optional[datetime] = None,
-                     url: Optional[str] = None) -> Optional[datetime]:
-    """Until when further attempts are refused (None: attempts are allowed). Read-only."""
+                     url: Optional[str] = None, scope: str = "conv") -> Optional[datetime]:
+    """Until when further attempts are refused (None: attempts are allowed). Read-only.
+
+    ``application_no`` is the subject being proven (an application number, or ``phone:<hash>`` for a one-time
+    code); ``scope`` names the conversation's own counter (status lookups and SMS codes count separately)."""
     now = now or utcnow()
-    keys = [conversation_key(conversation_id)] + ([app_key(application_no)] if application_no else [])
+    keys = [conversation_key(conversation_id, scope)] + ([app_key(application_no)] if application_no else [])
     T = VerificationCounter.__table__.c
     async with session_scope(url) as session:
         rows = (await session.execute(sa.select(T.key, T.failures, T.window_started_at, T.locked_until)
@@ -117,13 +120,31 @@ async def lock_state(application_no: Optional[str], conversation_id: str, now: O
         if locked_until and locked_until > now:
             end = locked_until
         elif failures >= MAX_FAILURES and not locked_until:
-            window = CONVERSATION_WINDOW if key.startswith("conv:") else APP_WINDOW
+            window = APP_WINDOW if key.startswith("app:") else CONVERSATION_WINDOW
             end = started + window if started + window > now else None
         else:
             end = None
         if end and (until is None or end > until):
             until = end
     return until
+
+
+async def verified_within(application_no: str, conversation_id: str, window: timedelta,
+                          now: Optional[datetime] = None, url: Optional[str] = None) -> bool:
+    """Whether this conversation passed the second factor for ``application_no`` within ``window``.
+
+    The record is the server's own audit row written by ``verify``: whatever the tracker's slots claim, an
+    action discloses an application only if this says so (a forged or replayed tracker carries no such row).
+    """
+    now = now or utcnow()
+    T = VerificationAttempt.__table__.c
+    conversation = keyed_hash(conversation_id, "verification.audit")
+    async with session_scope(url) as session:
+        row = (await session.execute(
+            sa.select(T.id).where(T.application_no == application_no[:40], T.conversation_hash == conversation,
+                                  T.outcome == OK, T.created_at >= now - window, T.created_at <= now)
+            .limit(1))).first()
+    return row is not None
 
 
 def _matches(app: Application, answer: Answer) -> bool:
@@ -147,33 +168,57 @@ async def _audit(application_no: str, conversation_id: str, factor: str, outcome
 async def verify(application_no: str, answer: Answer, conversation_id: str, *, now: Optional[datetime] = None,
                  url: Optional[str] = None) -> Verification:
     """Check ``answer`` for ``application_no`` (canonical), counting the try against both counters."""
+    found: List[Application] = []
+
+    async def check() -> bool:
+        async with session_scope(url) as session:
+            record = (await session.execute(sa.select(Application).where(
+                Application.application_no == application_no))).scalar_one_or_none()
+        # Compute the hash even for an unknown number, so both cases cost the same.
+        if record is not None and _matches(record, answer):
+            found.append(record)
+            return True
+        keyed_hash(answer.value, "verification.dummy")
+        return False
+
+    result = await guarded_attempt(application_no, conversation_id, answer.kind, check, now=now, url=url)
+    result.application = found[0] if found else None
+    return result
+
+
+async def guarded_attempt(subject: str, conversation_id: str, factor: str, check: Callable[[], Awaitable[bool]],
+                          *, now: Optional[datetime] = None, url: Optional[str] = None,
+                          scope: str = "conv") -> Verification:
+    """One try at proving ``subject`` in this conversation: ``check`` runs only if both counters (the subject's
+    and the conversation's, in ``scope``) allow a try; failures count, success is recorded for
+    ``verified_within``."""
     now = now or utcnow()
-    conv, app = conversation_key(conversation_id), app_key(application_no)
+    conv, app = conversation_key(conversation_id, scope), app_key(subject)
     # Cheap read first: a locked resident should not even take a (transient) reservation from the other counter.
-    until = await lock_state(application_no, conversation_id, now, url)
+    until = await lock_state(subject, conversation_id, now, url, scope)
     if until is not None:
-        await _audit(application_no, conversation_id, answer.kind, LOCKED, now, url)
+        await _audit(subject, conversation_id, factor, LOCKED, now, url)
         return Verification(LOCKED, locked_until=until)
     if not await _reserve(conv, CONVERSATION_WINDOW, now, url):
-        await _audit(application_no, conversation_id, answer.kind, LOCKED, now, url)
-        return Verification(LOCKED, locked_until=await lock_state(application_no, conversation_id, now, url))
+        await _audit(subject, conversation_id, factor, LOCKED, now, url)
+        return Verification(LOCKED, locked_until=await lock_state(subject, conversation_id, now, url, scope))
     if not await _reserve(app, APP_WINDOW, now, url):
         await _give_back(conv, url)
-        await _audit(application_no, conversation_id, answer.kind, LOCKED, now, url)
-        return Verification(LOCKED, locked_until=await lock_state(application_no, conversation_id, now, url))
-
-    async with session_scope(url) as session:
-        record = (await session.execute(sa.select(Application)
-                                        .where(Application.application_no == application_no))).scalar_one_or_none()
-    # Compute the hash even for an unknown number, so both cases cost the same.
-    if record is not None and _matches(record, answer):
+        await _audit(subject, conversation_id, factor, LOCKED, now, url)
+        return Verification(LOCKED, locked_until=await lock_state(subject, conversation_id, now, url, scope))
+    if await check():
         await _give_back(conv, url)
         await _give_back(app, url)
-        await _audit(application_no, conversation_id, answer.kind, OK, now, url)
-        return Verification(OK, application=record)
-    keyed_hash(answer.value, "verification.dummy")
+        await _audit(subject, conversation_id, factor, OK, now, url)
+        return Verification(OK)
     until_conv = await _confirm_failure(conv, now, url)
     until_app = await _confirm_failure(app, now, url)
-    await _audit(application_no, conversation_id, answer.kind, FAILED, now, url)
+    await _audit(subject, conversation_id, factor, FAILED, now, url)
     until = max((u for u in (until_conv, until_app) if u), default=None)
     return Verification(FAILED, locked_until=until, now_locked=until is not None)
+
+
+async def take_quota(key: str, window: timedelta, now: Optional[datetime] = None, url: Optional[str] = None) -> bool:
+    """Use one of ``MAX_FAILURES`` uses of ``key`` per ``window`` (e.g. SMS codes sent to one phone); False when
+    they are used up. Uses are never given back."""
+    return await _reserve(key, window, now or utcnow(), url)

@@ -31,7 +31,18 @@ _NAME_RE = re.compile(r"(?:老人|他|她|名字|姓名)(?:叫|是)\s*([\u4e00-\
 _ADDRESS_RE = re.compile(r"(?:住在|家住|家在|我住|老人住|她住|他住|住(?!院)|地址是|地址:|住址是|住址:)"
                          r"\s*([^，,。；;！!？?\s]{4,60})")
 _ADDRESS_HINT = re.compile(r"[路街巷弄道村号楼栋幢室苑园里院区]|小区|公寓|新村")
-_FILLER = re.compile(r"^(?:是|叫|就是|嗯|好的|好|名字是|姓名是|老人叫|她叫|他叫)+|[。.!！，,\s]+$")
+_LEADING_FILLER = re.compile(r"^(?:是|叫|就是|嗯|好的|好|名字是|姓名是|老人叫|她叫|他叫)+")
+_TRAILING_PUNCTUATION = "。.!！，,"
+
+
+def _strip_filler(text: str) -> str:
+    """Without leading fillers ("就是…", "她叫…") and trailing punctuation. Not a ``[…]+$`` regex: that is retried
+    from every position of a long punctuation run and takes quadratic time."""
+    text = _LEADING_FILLER.sub("", text, count=1)
+    end = len(text)
+    while end and (text[end - 1] in _TRAILING_PUNCTUATION or text[end - 1].isspace()):
+        end -= 1
+    return text[:end]
 
 
 @dataclass
@@ -135,7 +146,7 @@ def understand(message: Message, catalogue: Catalogue, now: dt.datetime,
     if m:
         u.address = m.group(1)
     elif requested == "booking_address" and plain and not u.phone_masked and not when_only:
-        candidate = _FILLER.sub("", plain).strip()
+        candidate = _strip_filler(plain).strip()
         if len(candidate) >= 4 and _ADDRESS_HINT.search(candidate):
             u.address = candidate[:200]
         else:
@@ -148,7 +159,7 @@ def understand(message: Message, catalogue: Catalogue, now: dt.datetime,
     if m:
         u.person = m.group(1)
     elif requested == "booking_person" and plain and not u.phone_masked and not when_only:
-        candidate = _FILLER.sub("", plain).strip()
+        candidate = _strip_filler(plain).strip()
         if 1 <= len(candidate) <= 20 and not re.search(r"\d", candidate):
             u.person = candidate
     elif relation:

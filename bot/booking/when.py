@@ -103,14 +103,14 @@ _REL_MONTH_RE = re.compile(rf"(?P<which>下下个?月|下个?月|这个?月|本�
 _DAY_RE = re.compile(
     rf"(?<![\d路街巷弄道村楼栋区座幢第])(?P<d>{_NUM})(?:号|號|日)(?![楼院门室房栋单元线床位座幢])")
 _WEEK_RE = re.compile(
-    r"(?P<pre>下下个?|下个?|上上个?|上个?|这个?|本|今)?\s*(?:周|星期|礼拜|禮拜)(?P<wd>[一二三四五六日天1-7])")
-_WEEKEND_RE = re.compile(r"(?P<pre>下下个?|下个?|这个?|本)?\s*(?:周末|礼拜天周末)")
+    r"(?P<pre>下下个?|下个?|上上个?|上个?|这个?|本|今)?\s{0,2}(?:周|星期|礼拜|禮拜)(?P<wd>[一二三四五六日天1-7])")
+_WEEKEND_RE = re.compile(r"(?P<pre>下下个?|下个?|这个?|本)?\s{0,2}(?:周末|礼拜天周末)")
 _REL_DAY_RE = re.compile(r"大后天|大後天|后天|後天|明天|明日|明儿|明早|明晚|今天|今日|今儿|今早|今晚|"
                          r"昨天|昨日|前天|大前天")
 _REL_OFFSET = {"大前天": -3, "前天": -2, "昨天": -1, "昨日": -1, "今天": 0, "今日": 0, "今儿": 0, "今早": 0,
                "今晚": 0, "明天": 1, "明日": 1, "明儿": 1, "明早": 1, "明晚": 1, "后天": 2, "後天": 2,
                "大后天": 3, "大後天": 3}
-_IN_DAYS_RE = re.compile(rf"(?:过\s*(?P<a>{_NUM})\s*天)|(?:(?P<b>{_NUM})\s*天(?:以后|之后|后))")
+_IN_DAYS_RE = re.compile(rf"(?:过\s{{0,2}}(?P<a>{_NUM})\s{{0,2}}天)|(?:(?P<b>{_NUM})\s{{0,2}}天(?:以后|之后|后))")
 
 # ---------------------------------------------------------------- part of day and time patterns
 
@@ -124,7 +124,7 @@ _PART_RE = re.compile("|".join(w for w, _ in _PART_WORDS))
 _PART_OF = dict(_PART_WORDS)
 
 _TIME_RE = re.compile(
-    rf"(?P<h>{_NUM})\s*(?:"
+    rf"(?P<h>{_NUM})\s{{0,2}}(?:"
     r"(?::(?P<mm>[0-5]\d))"
     rf"|(?:[点點时](?:(?P<half>半)|(?P<q>[一二三1-3])刻|(?P<m>[0-5]?\d|[零〇一二三四五六七八九十]{{1,3}})(?!天|号|日|月)分?|整|钟)?)"
     r")")
@@ -132,9 +132,23 @@ _TIME_RE = re.compile(
 _NOT_CLOCK_BEFORE = set("早晚快慢多少好大小有差近远再稍")
 
 
-def _mask(text: str, spans: List[Tuple[int, int]], m: re.Match) -> str:
-    spans.append(m.span())
-    return text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
+def _cover(text: str, spans: List[Tuple[int, int]], masked: List[Tuple[int, int]]) -> str:
+    """Record the spans one pattern matched and blank them out, so later patterns do not read them again."""
+    spans.extend(masked)
+    return _blank(text, masked)
+
+
+def _blank(text: str, masked: List[Tuple[int, int]]) -> str:
+    """``text`` with the ``masked`` spans (in order, not overlapping) replaced by spaces, in one linear pass —
+    rebuilding the string for every match cost quadratic time on long messages ("周一" * 64000)."""
+    if not masked:
+        return text
+    parts, pos = [], 0
+    for start, end in masked:
+        parts += [text[pos:start], " " * (end - start)]
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def _safe_date(y: int, m: int, d: int) -> Optional[dt.date]:
@@ -153,13 +167,16 @@ def _find_date(text: str, today: dt.date, spans: List[Tuple[int, int]]):
     """Returns (date, alternatives, ambiguities, masked text); the last date mentioned wins."""
     found: List[Tuple[int, dt.date, Tuple[dt.date, ...], Tuple[str, ...]]] = []
 
-    for m in list(_ISO_RE.finditer(text)):
+    masked = []
+    for m in _ISO_RE.finditer(text):
         d = _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         if d:
             found.append((m.start(), d, (), ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_MONTH_DAY_RE.finditer(text)):
+    masked = []
+    for m in _MONTH_DAY_RE.finditer(text):
         mo, d = cn_number(m.group("mo")), cn_number(m.group("d"))
         if mo is None or d is None or not 1 <= mo <= 12:
             continue
@@ -173,35 +190,43 @@ def _find_date(text: str, today: dt.date, spans: List[Tuple[int, int]]):
                 date = _safe_date(today.year + 1, mo, d)
         if date:
             found.append((m.start(), date, (), ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_SLASH_RE.finditer(text)):
+    masked = []
+    for m in _SLASH_RE.finditer(text):
         date = _safe_date(today.year, int(m.group(1)), int(m.group(2)))
         if date and (today - date).days > 60:
             date = _safe_date(today.year + 1, int(m.group(1)), int(m.group(2)))
         if date:
             found.append((m.start(), date, (), ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_REL_MONTH_RE.finditer(text)):
+    masked = []
+    for m in _REL_MONTH_RE.finditer(text):
         d = cn_number(m.group("d"))
         which = m.group("which")
         months = 2 if which.startswith("下下") else 1 if which.startswith("下") else 0
         date = _add_months(today, months, d) if d else None
         if date:
             found.append((m.start(), date, (), ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_WEEKEND_RE.finditer(text)):
+    masked = []
+    for m in _WEEKEND_RE.finditer(text):
         pre = (m.group("pre") or "").replace("个", "")
         weeks = {"下": 1, "下下": 2}.get(pre, 0)
         monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=weeks)
         days = tuple(d for d in (monday + dt.timedelta(days=5), monday + dt.timedelta(days=6)) if d >= today)
         if days:
             found.append((m.start(), days[0], days, (WEEKEND,) if len(days) > 1 else ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_WEEK_RE.finditer(text)):
+    masked = []
+    for m in _WEEK_RE.finditer(text):
         pre = (m.group("pre") or "").replace("个", "")
         wd = _WEEKDAY[m.group("wd")]
         monday = today - dt.timedelta(days=today.weekday())
@@ -214,21 +239,27 @@ def _find_date(text: str, today: dt.date, spans: List[Tuple[int, int]]):
             weeks = {"下": 1, "下下": 2, "上": -1, "上上": -2, "这": 0, "本": 0}[pre]
             date = monday + dt.timedelta(weeks=weeks, days=wd)
         found.append((m.start(), date, (), ()))
-        text = _mask(text, spans, m)
+        masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_IN_DAYS_RE.finditer(text)):
+    masked = []
+    for m in _IN_DAYS_RE.finditer(text):
         n = cn_number(m.group("a") or m.group("b") or "")
         if n is not None:
             found.append((m.start(), today + dt.timedelta(days=n), (), ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_REL_DAY_RE.finditer(text)):
+    masked = []
+    for m in _REL_DAY_RE.finditer(text):
         found.append((m.start(), today + dt.timedelta(days=_REL_OFFSET[m.group(0)]), (), ()))
         # keep 今晚/明早 visible for the part-of-day pass
         if m.group(0)[-1] not in "早晚":
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
-    for m in list(_DAY_RE.finditer(text)):
+    masked = []
+    for m in _DAY_RE.finditer(text):
         d = cn_number(m.group("d"))
         if d is None or not 1 <= d <= 31:
             continue
@@ -240,7 +271,8 @@ def _find_date(text: str, today: dt.date, spans: List[Tuple[int, int]]):
                     break
         if date:
             found.append((m.start(), date, (), ()))
-            text = _mask(text, spans, m)
+            masked.append(m.span())
+    text = _cover(text, spans, masked)
 
     if not found:
         return None, (), (), text

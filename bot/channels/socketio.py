@@ -1,11 +1,12 @@
-"""Rasa's socket.io channel (the web chat page, rasa-webchat) with two fixes, same name and same protocol.
+"""Rasa's socket.io channel (the web chat page, rasa-webchat) with three fixes, same name and same protocol.
 
 1. Rasa 3.6 calls ``sio.enter_room(...)`` without ``await``; in python-socketio 5.x that is a coroutine, so with
    ``session_persistence: true`` the socket never joins its session's room and no answer ever reaches the page
    ("coroutine 'AsyncServer.enter_room' was never awaited").
 2. Rasa trusts any ``session_id`` in every message, and it becomes the conversation id. Here a socket may only
    speak in the session it asked for, and a session id is 8-64 letters, digits, ``-`` or ``_`` — so it can
-   never name a WeChat conversation (those are ``wx:<OpenID>``, see wechat.py).
+   never name a WeChat conversation (those are ``wx:<OpenID>``, see wechat.py) or a REST one (``rest:…``).
+3. A message longer than bot/channels/limits.py allows is answered kindly and never reaches the assistant.
 
 Use it in credentials.yml as ``bot.channels.socketio.SocketIOInput:`` with the usual socketio keys.
 """
@@ -20,6 +21,8 @@ from urllib.parse import urlparse
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
+
+from bot.channels.limits import too_long, too_long_reply
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,10 @@ class SocketIOInput(RasaSocketIOInput):
 
         async def handle_message(sid: str, data: Any) -> None:
             if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+                return
+            if too_long(data["message"]):
+                # Answered here, kindly: the assistant never spends time on it.
+                await sio.emit(self.bot_message_evt, {"text": too_long_reply()}, room=sid, namespace=namespace)
                 return
             if self.session_persistence:
                 granted = (await sio.get_session(sid, namespace=namespace)).get("session_id")

@@ -7,6 +7,7 @@ customer-service API. wechatpy does the protocol (signatures, AES, parsing); def
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -28,6 +29,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import WeChatSigner
 
 from bot.channels.content import ChannelContent, load_content
+from bot.channels.limits import too_long, too_long_reply
 from bot.channels.store import ChannelStore, make_store
 from bot.channels.wechat_api import WeChatAPI, user_ref
 from bot.privacy import install_log_redaction, to_halfwidth
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024  # real pushes are a few KB; anything near this is not from WeChat
 MAX_CLOCK_SKEW = 300  # seconds; WeChat's retries arrive within ~15 s of the original
+# A (timestamp, nonce) pair is accepted once: remembered for as long as its timestamp is acceptable.
+NONCE_TTL = 2 * MAX_CLOCK_SKEW + 60
 SEEN_TTL = 24 * 3600
 CHOICES_TTL = 24 * 3600
 TEXT_LIMIT_BYTES = 2000  # one customer-service text message
@@ -50,6 +54,11 @@ SENDER_PREFIX = "wx:"
 # rounded to 3 decimals (about 100 m): enough to find a site, and the conversation keeps no exact home position.
 LOCATION_INTENT = "share_location"
 LOCATION_DECIMALS = 3
+
+
+def nonce_key(timestamp: str, nonce: str) -> str:
+    # Hashed: the nonce is whatever the request says (bounded key length in the dedup store).
+    return "nonce:" + hashlib.sha256(f"{timestamp}:{nonce}".encode()).hexdigest()
 
 
 def sender_id(openid: str) -> str:
@@ -224,6 +233,8 @@ class WeChatInput(InputChannel):
         self.store = store or make_store()
         self.api = WeChatAPI(appid, secret, api_base, self.store)
         self.crypto: Optional[WeChatCrypto] = None
+        # With an EncodingAESKey the account is in safe mode: a plaintext push is not from WeChat.
+        self.require_aes = bool(aes_key)
         if aes_key:
             try:
                 self.crypto = WeChatCrypto(token, aes_key, appid)
@@ -279,10 +290,16 @@ class WeChatInput(InputChannel):
             raise RejectedPush(400, "bad_encoding", "the body must be UTF-8")
         envelope = safe_xml(text)
         encrypt_type = request.args.get("encrypt_type", "raw")
-        if encrypt_type == "raw":
-            return text
-        if encrypt_type != "aes":
+        if encrypt_type not in ("raw", "aes"):
             raise RejectedPush(400, "bad_encrypt_type", "encrypt_type must be raw or aes")
+        if self.require_aes and self.crypto is None:
+            raise RejectedPush(503, "not_configured", "HUIMIN_WECHAT_AES_KEY is not a valid EncodingAESKey")
+        if encrypt_type == "raw":
+            if self.require_aes:
+                # Safe mode: the body must be encrypted (and signed with msg_signature) by WeChat; a captured
+                # URL signature alone could otherwise carry any plaintext body.
+                raise RejectedPush(403, "encryption_required", "safe mode: only encrypt_type=aes is accepted")
+            return text
         if self.crypto is None:
             raise RejectedPush(400, "safe_mode_off", "safe mode (EncodingAESKey) is not configured")
         encrypted = envelope.findtext("Encrypt")
@@ -374,6 +391,10 @@ class WeChatInput(InputChannel):
             return await self._to_rasa(openid, location, USER_MESSAGE_QUOTA, on_new_message, "location")
         else:
             return await self._say(openid, "unsupported_media")
+        if too_long(text):
+            # Answered here, kindly: the assistant never spends time on it.
+            return await self.api.send_custom({"touser": openid, "msgtype": "text",
+                                               "text": {"content": too_long_reply()}})
         if text:
             text = await self._map_choice(openid, text)
             await self._to_rasa(openid, text, USER_MESSAGE_QUOTA, on_new_message, msg.type)
@@ -402,6 +423,7 @@ class WeChatInput(InputChannel):
                 body = await self._read_body(request)
                 timestamp = self._check_signature(request)
                 plain = self._plaintext(request, body, timestamp)
+                fresh = await self.store.claim(nonce_key(timestamp, request.args.get("nonce", "")), NONCE_TTL)
                 try:
                     msg = parse_message(plain)
                 except Exception:
@@ -411,6 +433,10 @@ class WeChatInput(InputChannel):
             except RejectedPush as exc:
                 logger.warning("WeChat push rejected: %s", exc.error)
                 return exc.response()
+            if not fresh:
+                # A signature seen before: a replay (or WeChat repeating itself); nothing in it is processed.
+                logger.warning("WeChat push with an already used timestamp and nonce ignored")
+                return response.text("success")
             if not await self.store.claim(self._dedup_key(msg), SEEN_TTL):
                 logger.info("WeChat retry of an accepted push ignored (user %s)", user_ref(msg.source))
                 return response.text("success")

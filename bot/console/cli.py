@@ -17,7 +17,9 @@ def _serve(args) -> int:
 
     from bot.console.app import create_app
     from bot.privacy import install_log_redaction
+    from bot.settings import require_production_secrets
 
+    require_production_secrets("the console")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_redaction()
     settings = get_settings()

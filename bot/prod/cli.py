@@ -108,11 +108,13 @@ def create_tracker_schema(url: str) -> None:
 def _run(args) -> int:
     from bot.demo_guard import EXIT_REFUSED, refusal
     from bot.prod.topology import build
-    from bot.settings import get_settings
+    from bot.settings import get_settings, require_production_secrets
     from bot.stack import processes
     from bot.stack.training import ensure_model
 
-    # Demo data cannot go live: the knowledge files are checked before anything (training) starts.
+    # Before anything is trained or started: production never runs on development or example secrets ...
+    require_production_secrets("make run-prod", always=True)
+    # ... nor on demo data: the knowledge files are checked before anything (training) starts.
     reason = refusal(get_settings().knowledge_dir)
     if reason:
         print(reason, file=sys.stderr)
@@ -142,7 +144,8 @@ def _run(args) -> int:
         print(reason, file=sys.stderr)
         return EXIT_REFUSED
     run_dir = ROOT / "var" / "prod"
-    procs = start_topology(topo, run_dir)
+    # Every process checks the secrets again itself (as the containers do).
+    procs = start_topology(topo, run_dir, {"HUIMIN_ENV": "production"})
     stop = processes.StopFlag()
     try:
         if not processes.wait_all_healthy(procs, 900, run_dir / "log"):
@@ -153,7 +156,7 @@ def _run(args) -> int:
   web chat page      {public}/chat
   staff console      {public}/staff
   knowledge editor   {public}/editor
-  Rasa REST channel  {public}/webhooks/rest/webhook
+  Rasa REST channel  http://127.0.0.1:{topo.rasa_api_lb_port}/webhooks/rest/webhook (loopback only, for tests)
   WeChat webhook     {public}/webhooks/wechat/webhook
   processes          {', '.join(f'{p.name} :{s.port}' for p, s in zip(procs, topo.services))}
   logs               {run_dir / 'log'} (nginx: {run_dir / 'nginx-access.log'})
@@ -177,7 +180,7 @@ def restart(topo, proc, run_dir: Path):
     from bot.stack import processes
 
     svc = next(s for s in topo.services if s.name == proc.name)
-    env = _env(topo)
+    env = _env(topo, {"HUIMIN_ENV": "production"})
     if svc.kind == "nginx":
         cmd = [nginx_binary(), "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir)]
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from bot.settings import ROOT
+from bot.stack.processes import rasa_args
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class Topology:
 # Settings every process of the topology receives (documented in README / .env.example).
 SHARED_ENV_KEYS = (
     "HUIMIN_DATABASE_URL", "HUIMIN_TRACKER_DB_URL", "HUIMIN_REDIS_URL", "HUIMIN_RASA_URL", "HUIMIN_RASA_TOKEN",
-    "HUIMIN_SECRET_KEY", "HUIMIN_HASH_KEY", "HUIMIN_ACTIONS_HOST", "HUIMIN_ACTIONS_PORT",
+    "HUIMIN_SECRET_KEY", "HUIMIN_HASH_KEY", "HUIMIN_ACTIONS_HOST", "HUIMIN_ACTIONS_PORT", "HUIMIN_ACTIONS_TOKEN",
+    "HUIMIN_LISTEN_HOST",
 )
 
 
@@ -60,24 +62,22 @@ def build(model: Path, rasa_replicas: int = 2, action_replicas: int = 2, public_
         "HUIMIN_RASA_TOKEN": os.environ.get("HUIMIN_RASA_TOKEN", "dev-only-rasa-token"),
         "HUIMIN_SECRET_KEY": os.environ.get("HUIMIN_SECRET_KEY", "dev-only-secret-key-change-me"),
         "HUIMIN_HASH_KEY": os.environ.get("HUIMIN_HASH_KEY", "dev-only-hash-key-change-me"),
+        "HUIMIN_ACTIONS_TOKEN": os.environ.get("HUIMIN_ACTIONS_TOKEN", "dev-only-actions-token"),
         "HUIMIN_ACTIONS_HOST": "127.0.0.1",
         "HUIMIN_ACTIONS_PORT": str(actions_lb_port),
-        # On one machine every process listens on loopback only; nginx is the only public door (the action
-        # server reads SANIC_HOST, Rasa and the console get it on their command lines).
-        "SANIC_HOST": "127.0.0.1",
+        # On one machine every process listens on loopback only; nginx is the only public door.
+        "HUIMIN_LISTEN_HOST": "127.0.0.1",
     }
     services: List[Service] = []
     for i in range(rasa_replicas):
         port = base_port + i
-        services.append(Service(f"rasa-{i + 1}", "rasa", port, "/", [
-            py, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", env["HUIMIN_RASA_TOKEN"],
-            "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml", "--port", str(port),
-            "--cors", "*", "--logging-config-file", "bot/logging.yml", "--interface", "127.0.0.1"]))
+        # The API token reaches Rasa through the environment, never its command line (bot/stack/rasa_server.py).
+        services.append(Service(f"rasa-{i + 1}", "rasa", port, "/",
+                                [py, "-m", "bot", "rasa", "run", *rasa_args(model, port, "127.0.0.1")]))
     for i in range(action_replicas):
         port = base_port + 100 + i
         services.append(Service(f"actions-{i + 1}", "actions", port, "/health",
-                                [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port),
-                                 "--logging-config_file", "bot/logging.yml"]))
+                                [py, "-m", "bot", "actions", "--port", str(port), "--host", "127.0.0.1"]))
     # The console loads a model retrained by the editor into every replica (a balancer reaches only one).
     env["HUIMIN_RASA_REPLICA_URLS"] = ",".join(f"http://127.0.0.1:{s.port}" for s in services if s.kind == "rasa")
     services.append(Service("console", "console", base_port + 200, "/health",

@@ -59,6 +59,10 @@ def _run(args) -> int:
 
 
 def register(sub) -> None:
+    from bot.stack import actions_server, rasa_server
+
+    actions_server.register(sub)
+    rasa_server.register(sub)
     p = sub.add_parser("run", help="start every process (Rasa, actions, console) and print the addresses")
     p.set_defaults(handler=_run)
     p = sub.add_parser("model", help="train the model if config, domain, data or knowledge changed")

@@ -24,6 +24,9 @@ class Proc:
 def stack_env(settings: Settings) -> Dict[str, str]:
     env = dict(os.environ)
     env.setdefault("HUIMIN_ACTIONS_HOST", "127.0.0.1")
+    # Rasa sends it to the action server (bot/endpoints.yml), which refuses calls without it.
+    env["HUIMIN_ACTIONS_TOKEN"] = settings.actions_token
+    env["HUIMIN_RASA_TOKEN"] = settings.rasa_token
     env["HUIMIN_ACTIONS_PORT"] = str(settings.actions_port)
     env["HUIMIN_RASA_PORT"] = str(settings.rasa_port)
     env["HUIMIN_CONSOLE_PORT"] = str(settings.console_port)
@@ -33,18 +36,23 @@ def stack_env(settings: Settings) -> Dict[str, str]:
     return env
 
 
+def rasa_args(model: Path, port: int, host: str) -> List[str]:
+    """Options of `rasa run`; the API token comes from HUIMIN_RASA_TOKEN (bot/stack/rasa_server.py), never argv."""
+    return ["--model", str(model), "--enable-api", "--endpoints", "bot/endpoints.yml",
+            "--credentials", "bot/credentials.yml", "--port", str(port), "--cors", "*",
+            "--logging-config-file", "bot/logging.yml", "--interface", host]
+
+
 def commands(settings: Settings, model: Path) -> List[tuple]:
     py = sys.executable
+    host = settings.listen_host
     return [
         # bot/logging.yml masks ID and mobile numbers in every log record (bot/log_redaction.py).
-        ("actions", [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port),
-                     "--logging-config_file", "bot/logging.yml"],
+        ("actions", [py, "-m", "bot", "actions", "--port", str(settings.actions_port), "--host", host],
          f"http://127.0.0.1:{settings.actions_port}/health"),
-        ("rasa", [py, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", settings.rasa_token,
-                  "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
-                  "--port", str(settings.rasa_port), "--cors", "*", "--logging-config-file", "bot/logging.yml"],
+        ("rasa", [py, "-m", "bot", "rasa", "run", *rasa_args(model, settings.rasa_port, host)],
          f"http://127.0.0.1:{settings.rasa_port}/"),
-        ("console", [py, "-m", "bot", "console", "--port", str(settings.console_port)],
+        ("console", [py, "-m", "bot", "console", "--port", str(settings.console_port), "--host", host],
          f"http://127.0.0.1:{settings.console_port}/health"),
     ]
 

@@ -43,7 +43,9 @@ async def measure(rasa_url: str, actions_url: str, token: str, rounds: int = 3) 
                     await r.json()
                 parse.append((time.perf_counter() - started) * 1000)
 
-                async with http.get(f"{rasa_url}/conversations/{conversation_id(sender)}/tracker", params={"token": token}) as r:
+                conversation = conversation_id(sender)
+                async with http.get(f"{rasa_url}/conversations/{conversation}/tracker",
+                                    params={"token": token}) as r:
                     tracker = await r.json()
                 ran = [e["name"] for e in tracker["events"] if e.get("event") == "action"
                        and e.get("name", "").startswith("action_") and e["name"] not in ("action_listen",
@@ -52,7 +54,7 @@ async def measure(rasa_url: str, actions_url: str, token: str, rounds: int = 3) 
                     continue
                 started = time.perf_counter()
                 async with http.post(f"{actions_url}/webhook", json={
-                        "next_action": ran[-1], "sender_id": conversation_id(sender), "tracker": tracker, "domain": domain,
+                        "next_action": ran[-1], "sender_id": conversation, "tracker": tracker, "domain": domain,
                         "version": "3.6.21"}, headers={TOKEN_HEADER: get_settings().actions_token}) as r:
                     await r.read()
                 action.append((time.perf_counter() - started) * 1000)

@@ -144,7 +144,8 @@ def test_no_full_id_or_phone_number_in_the_tracker_store_or_logs(stack, conversa
 
 def test_the_rasa_api_serves_the_masked_tracker(stack, conversations):
     _, senders = conversations
-    url = f"{stack.rasa_url}/conversations/{urllib.parse.quote(conversation_id(senders['b']), safe=':')}/tracker?token={stack.token}"
+    conversation = urllib.parse.quote(conversation_id(senders['b']), safe=':')
+    url = f"{stack.rasa_url}/conversations/{conversation}/tracker?token={stack.token}"
     with urllib.request.urlopen(url, timeout=30) as response:
         tracker = response.read().decode()
     assert PHONE not in tracker and f"{PHONE[:3]} {PHONE[3:7]}" not in tracker

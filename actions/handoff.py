@@ -12,8 +12,9 @@ from rasa_sdk.events import (ActionExecuted, ConversationPaused, ConversationRes
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.handoff import tickets
-from bot.handoff.offices import describe_opening, load_offices
+from bot.handoff.offices import load_offices
 from bot.handoff.summary import summarise
+from bot.handoff.wording import next_open_words
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ class ActionHandoff(Action):
             else:
                 dispatcher.utter_message(response="utter_handoff_next")
         else:
-            opening = office.next_opening(now)
-            when = describe_opening(opening, now) if opening else "下个工作日"
+            when = next_open_words(office, now)
             response = "utter_handoff_after_hours_wechat" if channel == "wechat" else "utter_handoff_after_hours"
             dispatcher.utter_message(response=response, next_open=when, office_phone=office.phone)
         return [ConversationPaused()]

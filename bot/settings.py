@@ -41,6 +41,8 @@ class Settings:
     wechat_secret: str = field(default_factory=lambda: _env("HUIMIN_WECHAT_SECRET"))
     wechat_aes_key: str = field(default_factory=lambda: _env("HUIMIN_WECHAT_AES_KEY"))
     wechat_api_base: str = field(default_factory=lambda: _env("HUIMIN_WECHAT_API_BASE", "https://api.weixin.qq.com"))
+    # A web-chat session untouched this long is not resumed (bot/channels/chat_session.py).
+    chat_idle_minutes: int = field(default_factory=lambda: int(_env("HUIMIN_CHAT_IDLE_MINUTES", "30")))
     locality: str = field(default_factory=lambda: _env("HUIMIN_LOCALITY"))
     # Sender of text messages (one-time codes), module:attribute; unset: bot.sms:LoggingSender (development).
     sms_sender: str = field(default_factory=lambda: _env("HUIMIN_SMS_SENDER"))

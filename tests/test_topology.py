@@ -220,11 +220,12 @@ def test_staff_reply_reaches_a_web_chat_held_by_another_replica(topology):
         received: List[str] = []
         confirmed = asyncio.Event()
         got_reply = asyncio.Event()
-        session_id = f"topo{uuid.uuid4().hex[:12]}"
+        session = {"id": None}
         client = socketio.AsyncClient(reconnection=False)
 
         @client.on("session_confirm")
         async def _confirm(data):
+            session["id"] = data.get("session_id") if isinstance(data, dict) else data  # the server issues ids
             confirmed.set()
 
         @client.on("bot_uttered")
@@ -234,8 +235,9 @@ def test_staff_reply_reaches_a_web_chat_held_by_another_replica(topology):
 
         await client.connect(topology.replica_url("rasa-1"), socketio_path="/socket.io", transports=["polling"])
         try:
-            await client.emit("session_request", {"session_id": session_id})
+            await client.emit("session_request", {"session_id": None})
             await asyncio.wait_for(confirmed.wait(), 30)
+            session_id = session["id"]
             await client.emit("user_uttered", {"message": "你好", "session_id": session_id})
             await asyncio.wait_for(got_reply.wait(), 120)
             before = len(received)

@@ -317,4 +317,20 @@ def test_staff_reply_reaches_the_wechat_user(wechat, wechat_api, stack):
                                 "metadata": {"human_agent": "wang"}}], timeout=30)
     assert resp.status_code == 200, resp.text
     got = wechat_api.wait_for_messages(openid, 2)
-    assert [m["text"]["content"] for m in got][1:] == ["您好，我是社区工作人员小王。"]
+    # WeChat has no name beside a message: the staff member's label starts it (knowledge/handoff_wording.yml).
+    from bot.handoff.wording import wechat_staff_text
+    assert [m["text"]["content"] for m in got][1:] == [wechat_staff_text("您好，我是社区工作人员小王。", "wang")]
+    assert got[1]["text"]["content"].startswith("【工作人员 wang】")
+
+
+def test_message_while_waiting_for_staff_is_acknowledged(wechat, wechat_api, stack):
+    """Rasa answers nothing while paused for a person; the resident still learns the message arrived."""
+    from bot.handoff.wording import text as wording_text
+
+    openid = new_user()
+    wechat.push(wechat.text(openid, "转人工"), openid)
+    assert "工作人员" in one_reply(wechat_api, openid, settle=1.0)
+    wechat.push(wechat.text(openid, "我家老人摔了一跤，想问问能不能上门"), openid)
+    wechat_api.wait_for_messages(openid, 2)
+    time.sleep(1.5)
+    assert [m["text"]["content"] for m in wechat_api.messages_to(openid)][1:] == [wording_text("received")]

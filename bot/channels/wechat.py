@@ -146,6 +146,9 @@ class WeChatOutput(OutputChannel):
             await self.flush(recipient_id)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        if kwargs.get("human_agent"):  # a staff reply relayed by the console: say who is speaking
+            from bot.handoff.wording import wechat_staff_text
+            text = wechat_staff_text(text, kwargs["human_agent"])
         await self._add(recipient_id, {"text": text})
 
     async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]],
@@ -331,6 +334,11 @@ class WeChatInput(InputChannel):
         try:
             await on_new_message(UserMessage(text, out, sender_id(openid), input_channel=self.name(),
                                              metadata={"wechat": {"kind": kind}}))
+            if not out.pending:  # paused for a person: acknowledge instead of silence (bot/handoff/waiting.py)
+                from bot.handoff.waiting import acknowledgement, agent_of
+                ack = await acknowledgement(agent_of(getattr(self, "_sanic_app", None)), sender_id(openid))
+                if ack:
+                    out.pending.append({"text": ack})
         finally:
             await out.flush(openid)
 
@@ -440,6 +448,7 @@ class WeChatInput(InputChannel):
             if not await self.store.claim(self._dedup_key(msg), SEEN_TTL):
                 logger.info("WeChat retry of an accepted push ignored (user %s)", user_ref(msg.source))
                 return response.text("success")
+            self._sanic_app = request.app  # its agent's tracker store tells whether a message was swallowed
             task = asyncio.create_task(self._handle_safely(msg, on_new_message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

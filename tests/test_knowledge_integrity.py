@@ -217,3 +217,16 @@ def test_an_entry_past_its_valid_until_turns_unverified_and_the_editor_lists_it(
     _edit(kb_copy / "programs" / "disabled_elderly_consumption.yml", "valid_until: '2025-12-31'",
           "valid_until: '2025-13-31'")
     assert any("valid_until “2025-13-31” 不是有效日期" in m for m in _messages(kb_copy))
+
+
+def test_dialogue_responses_are_held_to_the_same_rule(tmp_path):
+    from bot.knowledge.operational import check_hotlines
+
+    shutil.copytree(KNOWLEDGE, tmp_path / "knowledge")
+    shutil.copytree(ROOT / "bot" / "domain", tmp_path / "bot" / "domain")
+    assert check_hotlines(tmp_path / "knowledge") == []
+    _edit(tmp_path / "bot" / "domain" / "handoff.yml", "我马上帮您找工作人员。",
+          "我马上帮您找工作人员（物质帮助，分类待核实）。请打 12356。")
+    messages = [str(p) for p in check_hotlines(tmp_path / "knowledge")]
+    assert any("handoff.yml" in m and "分类待核实" in m for m in messages), messages
+    assert any("handoff.yml" in m and "12356（心理援助热线）没有来源" in m for m in messages), messages

@@ -146,7 +146,8 @@ def sourced_hotlines(knowledge_dir: Path, fc: Optional[FileChecker] = None) -> s
 
 def check_hotlines(knowledge_dir: Path) -> List[Problem]:
     """Residents are told to call only sourced public numbers (or an office's or site's own, via placeholders):
-    every answer text in knowledge/ and every response in bot/domain/ is scanned."""
+    every answer text in knowledge/ and every response in bot/domain/ is scanned; the responses also for internal
+    paths and editors' notes."""
     problems: List[Problem] = []
     knowledge_dir = Path(knowledge_dir)
     allowed = sourced_hotlines(knowledge_dir, FileChecker(display(knowledge_dir, knowledge_dir / HOTLINES_FILE),
@@ -158,6 +159,10 @@ def check_hotlines(knowledge_dir: Path) -> List[Problem]:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.lstrip().startswith("#"):
                 continue
+            if path.parent == domain:  # response texts of the dialogue: the same rule as knowledge answers
+                for marker in integrity.internal_markers(line):
+                    problems.append(Problem(display(knowledge_dir, path), n,
+                                            f"回复里有居民不该看到的内部路径或编辑备注“{marker}”", "responses"))
             for m in _CALL_RE.finditer(line):
                 if m.group(1) not in allowed:
                     label = HOTLINES.get(m.group(1), "公共号码")

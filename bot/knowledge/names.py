@@ -63,6 +63,9 @@ def _topic_names(knowledge_dir: Path) -> Dict[str, Tuple[str, str, str, int]]:
         doc = _yaml(path) if path.exists() else None
     except Exception:
         doc = None
+    if isinstance(doc, CommentedMap) and isinstance(doc.get("id"), str):
+        for name, line in _names(doc):
+            out.setdefault(normalize_key(name), (doc["id"], "service_list", str(path), line))
     items = doc.get("items") if isinstance(doc, CommentedMap) else None
     for item in items if isinstance(items, CommentedSeq) else []:
         if isinstance(item, CommentedMap) and isinstance(item.get("id"), str):

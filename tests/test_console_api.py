@@ -1,6 +1,7 @@
 """Console API against a real migrated database (aiohttp test client) and a local stand-in for Rasa's HTTP
 API (tests/fakes/rasa_api.py): login, CSRF, lock-out, roles, the queue, a concurrent claim, reply (and a
-reply while Rasa is down, then retried), hand back, close rules, the audit log on reveal, JSON errors."""
+reply while Rasa is down, then retried), hand back (what the console asks of Rasa; what the real Rasa then says
+and does is checked in tests/test_handoff_e2e.py), close rules, the audit log on reveal, JSON errors."""
 from __future__ import annotations
 
 import asyncio
@@ -191,9 +192,12 @@ async def test_reply_hand_back_and_close(console, db_url, fake_rasa):
     assert fake_rasa.conversation("resident-1")["paused"] is True
 
     assert (await post(li, f"/api/tickets/{tid}/handback")).status == 409
+    assert fake_rasa.executed == []
     assert (await post(wang, f"/api/tickets/{tid}/handback")).status == 200
-    assert fake_rasa.conversation("resident-1")["paused"] is False
-    assert fake_rasa.delivered[-1]["text"] == "惠民助手回来了"
+    # The console asks Rasa to run the hand-back action on the resident's own channel, and nothing else.
+    assert fake_rasa.executed == [{"conversation": "resident-1", "action": "action_handback",
+                                   "output_channel": "latest"}]
+    assert (await tickets.get_ticket(tid, db_url))["handed_back_at"]
     assert (await post(wang, f"/api/tickets/{tid}/messages", {"text": "还在吗"})).status == 409
     resp = await post(wang, f"/api/tickets/{tid}/close", {"outcome": ""})
     assert resp.status == 400 and (await resp.json())["error"] == "missing_field"

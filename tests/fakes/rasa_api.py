@@ -1,5 +1,7 @@
 """A local stand-in for the Rasa server's HTTP API (the endpoints the console uses), for API tests that
-must not need a trained model. It checks the token and records what would have reached the resident."""
+must not need a trained model. It checks the token and records what the console asked of it: the events it
+appended, what those would have delivered, and the actions it asked Rasa to run. It does not run actions: what
+Rasa's action_handback says and does is checked against the real stack (tests/test_handoff_e2e.py)."""
 from __future__ import annotations
 
 import time
@@ -13,6 +15,7 @@ class FakeRasa:
         self.token = token
         self.trackers: Dict[str, dict] = {}
         self.delivered: List[dict] = []  # bot messages sent through the output channel
+        self.executed: List[dict] = []   # POST /conversations/{id}/execute calls
         self.down = False
 
     def conversation(self, cid: str, channel: str = "socketio") -> dict:
@@ -57,12 +60,11 @@ class FakeRasa:
         self._check(request)
         t = self.conversation(request.match_info["cid"])
         name = (await request.json())["name"]
-        if name == "action_handback":
+        self.executed.append({"conversation": t["sender_id"], "action": name,
+                              "output_channel": request.query.get("output_channel")})
+        if name == "action_handback":  # its one effect the console relies on (tests/test_handoff_e2e.py)
             t["paused"] = False
-            t["events"] += [{"event": "bot", "text": "惠民助手回来了", "timestamp": time.time()},
-                            {"event": "resume", "timestamp": time.time()}]
-            self.delivered.append({"to": t["sender_id"], "text": "惠民助手回来了",
-                                   "channel": request.query.get("output_channel")})
+            t["events"].append({"event": "resume", "timestamp": time.time()})
         return web.json_response({"tracker": t, "messages": []})
 
     def app(self) -> web.Application:

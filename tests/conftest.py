@@ -72,30 +72,96 @@ DB_KINDS = ["sqlite"] + ([pytest.param("postgres", marks=pytest.mark.postgres)]
                          if os.environ.get("HUIMIN_TEST_POSTGRES_URL") or IN_CI else [])
 
 
+# Migrating takes seconds (Alembic, every capability's branch) and hundreds of tests want a fresh migrated
+# database: each kind is migrated once per session into a template, and every test gets a copy of it.
+_TEMPLATES: Dict[str, str] = {}
+
+
+def _migrated_sqlite(path: Path, tmp_path_factory) -> str:
+    import sqlite3
+
+    from bot import db
+
+    if "sqlite" not in _TEMPLATES:
+        template = tmp_path_factory.mktemp("template") / "huimin.db"
+        db.migrate(f"sqlite+aiosqlite:///{template}")
+        with sqlite3.connect(template) as conn:  # everything in the main file, so copying it is enough
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATES["sqlite"] = str(template)
+    shutil.copyfile(_TEMPLATES["sqlite"], path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _clone_postgres(template_url: str) -> str:
+    import sqlalchemy as sa
+
+    from bot import db
+
+    server, template = db.to_sync_url(template_url).replace("+psycopg2", "").rsplit("/", 1)
+    name = f"huimin_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    engine.dispose()
+    _SCRATCH_DATABASES.append((server, name))
+    return db.to_async_url(f"{server}/{name}")
+
+
+def _migrated_postgres(base_url: str) -> str:
+    """PostgreSQL: migrated once per session into a template. Tests share one copy of it, emptied before each
+    test (TRUNCATE … RESTART IDENTITY): creating and dropping a database per test costs seconds each on a busy
+    server. Should a migration ever seed rows, each test gets its own copy of the template instead."""
+    import sqlalchemy as sa
+
+    from bot import db
+
+    def tables_of(conn):
+        return [r[0] for r in conn.execute(sa.text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
+
+    if "postgres" not in _TEMPLATES:
+        template = db.to_async_url(_postgres_database(base_url))
+        db.migrate(template)
+        engine = sa.create_engine(db.to_sync_url(template))
+        with engine.connect() as conn:
+            seeded = [n for n in tables_of(conn) if conn.execute(sa.text(f'SELECT count(*) FROM "{n}"')).scalar()]
+        engine.dispose()
+        _TEMPLATES["postgres"] = template
+        _TEMPLATES["shared"] = "" if seeded else _clone_postgres(template)
+    if not _TEMPLATES["shared"]:
+        return _clone_postgres(_TEMPLATES["postgres"])
+    url = _TEMPLATES["shared"]
+    engine = sa.create_engine(db.to_sync_url(url))
+    try:
+        with engine.begin() as conn:
+            tables = tables_of(conn)
+            if tables:
+                conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+    return url
+
+
 @pytest.fixture(params=DB_KINDS)
-def db_url(request, tmp_path, monkeypatch) -> Iterator[str]:
+def db_url(request, tmp_path, tmp_path_factory, monkeypatch) -> Iterator[str]:
     """A migrated, empty database; also made the default for code that calls get_settings()."""
     from bot import db
 
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'huimin.db'}"
+        url = _migrated_sqlite(tmp_path / "huimin.db", tmp_path_factory)
     else:
         if not os.environ.get("HUIMIN_TEST_POSTGRES_URL"):
             unavailable("PostgreSQL is not configured (HUIMIN_TEST_POSTGRES_URL, set by .ci/run when it answers)")
-        url = db.to_async_url(_postgres_database(os.environ["HUIMIN_TEST_POSTGRES_URL"]))
+        url = _migrated_postgres(os.environ["HUIMIN_TEST_POSTGRES_URL"])
     monkeypatch.setenv("HUIMIN_DATABASE_URL", url)
-    db.migrate(url)
     yield url
     asyncio.new_event_loop().run_until_complete(db.dispose_engines())
 
 
 @pytest.fixture
-def sqlite_url(tmp_path, monkeypatch) -> str:
-    from bot import db
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'huimin.db'}"
+def sqlite_url(tmp_path, tmp_path_factory, monkeypatch) -> str:
+    url = _migrated_sqlite(tmp_path / "huimin.db", tmp_path_factory)
     monkeypatch.setenv("HUIMIN_DATABASE_URL", url)
-    db.migrate(url)
     return url
 
 
@@ -112,6 +178,34 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+    def settle_logs(self, timeout: float = 60) -> None:
+        """Return once everything the Rasa server and the action server logged so far is in their log files.
+
+        Each is made to log a record of its own after the work under test — the action server an action that does
+        not exist (its name unique to this call), Rasa a WeChat URL check with a bad signature — and the files are
+        read until both records are there. A check for what is *not* in the logs is meaningful only after this."""
+        import json
+        import time
+        import urllib.error
+        import urllib.request
+
+        marker = f"log_marker_{uuid.uuid4().hex[:12]}"
+        rejected = "WeChat push rejected"
+        before = self.logs().count(rejected)
+        call = urllib.request.Request(f"{self.actions_url}/webhook", headers={"Content-Type": "application/json"},
+                                      data=json.dumps({"next_action": marker, "tracker": {}, "domain": {}}).encode())
+        check = f"{self.rasa_url}/webhooks/wechat/webhook?signature={'0' * 40}&timestamp=1&nonce=1&echostr=x"
+        for request, expected in ((call, 404), (check, 403)):
+            try:
+                urllib.request.urlopen(request, timeout=30)
+                raise AssertionError(f"{request} was accepted")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == expected, (request, exc.code)
+        deadline = time.monotonic() + timeout
+        while not (marker in (logs := self.logs()) and logs.count(rejected) > before):
+            assert time.monotonic() < deadline, f"the servers' logs did not catch up in {timeout} s"
+            time.sleep(0.1)
 
 
 # WeChat test account: the channel under test and wechatpy acting as the WeChat server share these.

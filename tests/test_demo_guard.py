@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 
 
+# Production starts first insist on real secrets (bot.settings.require_production_secrets): give them some.
+SECRETS = {key: secrets.token_urlsafe(32) for key in
+           ("HUIMIN_HASH_KEY", "HUIMIN_SECRET_KEY", "HUIMIN_RASA_TOKEN", "HUIMIN_ACTIONS_TOKEN")}
+
+
 def run(args, **env):
-    full = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", **env)
+    full = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", **SECRETS, **env)
     if "HUIMIN_ALLOW_DEMO_DATA" not in env:
         full.pop("HUIMIN_ALLOW_DEMO_DATA", None)
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full, capture_output=True, text=True,

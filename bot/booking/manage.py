@@ -1,18 +1,21 @@
 """Listing, cancelling and moving a resident's own bookings in the conversation.
 
-A resident sees and changes only bookings made in this conversation or under the contact mobile they give.
+A resident sees and changes only bookings made in this conversation, or under a contact mobile this conversation
+has proven with a one-time code sent to it (bot/booking/phone_check.py) — typing someone's number is not enough.
 Each function returns a ``Step`` (slot changes + domain responses to say), like ``bot.booking.form``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from bot.booking import bookings, slots as slotlib
+from bot.applications import verification
+from bot.booking import bookings, phone_check, slots as slotlib
 from bot.booking.bookings import BookingView
 from bot.booking.catalogue import Catalogue
 from bot.booking.form import EXPLAIN, PHONE, PHONE_HASH, Say, Step, explain, payload, slot_button
-from bot.booking.understand import Message, understand, when_of
+from bot.booking.understand import Message, phone_of, understand, when_of
 from bot.booking.when import When, describe_date, describe_time, merge
 
 CODE, PENDING, MOVE_TO = "booking_code", "booking_pending", "booking_move_to"
@@ -55,6 +58,41 @@ def _contact(msg: Message, cat: Catalogue, now: dt.datetime,
     return changes, phone_hash, u.code
 
 
+def _minutes_until(until: Optional[dt.datetime]) -> int:
+    if until is None:
+        return 30
+    return max(1, math.ceil((until - verification.utcnow()).total_seconds() / 60))
+
+
+async def _trusted_phone(msg: Message, conversation_id: str, phone_hash: Optional[str], changes: Dict[str, Any],
+                         url) -> Tuple[Optional[str], List[Say], bool]:
+    """The mobile (hash) whose bookings this conversation may see, what to say about proving it, and whether
+    the next message should be the code.
+
+    A number typed now gets a code sent to it; six digits typed after that are checked as the code."""
+    if not phone_hash:
+        return None, [], False
+    if await phone_check.proven(conversation_id, phone_hash, url):
+        return phone_hash, [], False
+    code = phone_check.code_in(msg.text)
+    if code and PHONE_HASH not in changes:
+        result = await phone_check.check_code(conversation_id, phone_hash, code, url=url)
+        if result.outcome == verification.OK:
+            return phone_hash, [], False
+        if result.outcome == verification.LOCKED or result.now_locked:
+            return None, [Say("utter_booking_code_locked", {"minutes": _minutes_until(result.locked_until)})], False
+        return None, [Say("utter_booking_code_wrong")], True
+    number = phone_of(msg.text) or phone_of(msg.entity("phone") or "")
+    if number and changes.get(PHONE_HASH) == phone_hash:
+        sending = await phone_check.send_code(conversation_id, number, phone_hash, url=url)
+        if sending.outcome == phone_check.SENT:
+            return None, [Say("utter_booking_code_sent", {"phone": changes.get(PHONE) or ""})], True
+        if sending.outcome == phone_check.LOCKED:
+            return None, [Say("utter_booking_code_locked", {"minutes": _minutes_until(sending.locked_until)})], False
+        return None, [Say("utter_booking_code_not_sent")], False
+    return None, [], False
+
+
 async def _owned(code: str, conversation_id: str, phone_hash: Optional[str], url) -> Optional[BookingView]:
     b = await bookings.get(code, url)
     if b and (b.conversation_id == conversation_id
@@ -67,9 +105,14 @@ async def list_step(msg: Message, state: Dict[str, Any], conversation_id: str, c
                     templates: Dict[str, str], url: Optional[str] = None) -> Step:
     """``templates``: the domain's wording for one list line (item) and the per-booking buttons."""
     changes, phone_hash, _ = _contact(msg, cat, now, state)
-    rows = await upcoming(conversation_id, phone_hash, now, url)
+    phone_hash, proof, code_next = await _trusted_phone(msg, conversation_id, phone_hash, changes, url)
     step = Step(dict(changes))
     step.slots[PENDING] = None
+    if proof:
+        step.say += proof
+        step.slots[PENDING] = LIST_PHONE if code_next else None
+        return step
+    rows = await upcoming(conversation_id, phone_hash, now, url)
     if rows:
         buttons = []
         for b in rows[:3]:
@@ -93,9 +136,15 @@ async def _target(msg: Message, state: Dict[str, Any], conversation_id: str, cat
                   phone_pending: str) -> Tuple[Optional[BookingView], Step]:
     """Which booking the resident means: the code said (or on the button), else their only upcoming one."""
     changes, phone_hash, code = _contact(msg, cat, now, state)
+    phone_hash, proof, code_next = await _trusted_phone(msg, conversation_id, phone_hash, changes, url)
     step = Step(dict(changes))
     code = code or (state.get(CODE) if state.get(PENDING) in (MOVE_WHEN, MOVE_CONFIRM, CANCEL_CONFIRM, MOVE_PHONE,
                                                                CANCEL_PHONE) else None)
+    if proof:
+        # Prove the mobile first; the booking asked about (if any) is remembered for after the code.
+        step.say += proof
+        step.slots.update({PENDING: phone_pending if code_next else None, CODE: code if code_next else None})
+        return None, step
     if code:
         b = await _owned(code, conversation_id, phone_hash, url)
         if b is None:
@@ -133,9 +182,16 @@ async def cancel_ask(msg, state, conversation_id, cat, now, templates, url=None)
     return step
 
 
+async def _proven_hash(state: Dict[str, Any], conversation_id: str, url) -> Optional[str]:
+    """The mobile in the slots, only if this conversation proved it (checked again when the change is made)."""
+    phone_hash = state.get(PHONE_HASH)
+    return phone_hash if await phone_check.proven(conversation_id, phone_hash, url) else None
+
+
 async def cancel_do(state, conversation_id, cat, url=None) -> Step:
     outcome = await bookings.cancel(state.get(CODE) or "", RESIDENT_CANCEL_REASON, by="resident", url=url,
-                                    conversation_id=conversation_id, phone_hash=state.get(PHONE_HASH), restrict=True)
+                                    conversation_id=conversation_id, restrict=True,
+                                    phone_hash=await _proven_hash(state, conversation_id, url))
     step = Step({PENDING: None, CODE: None})
     if outcome.status == bookings.OK:
         step.say.append(Say("utter_booking_cancelled", booking_values(cat, outcome.booking)))
@@ -204,7 +260,7 @@ async def move_do(state, conversation_id, cat, now, url=None) -> Step:
     except ValueError:
         return Step({PENDING: None}, [Say("utter_booking_move_ask_when", {"code": code})])
     outcome = await bookings.move(cat, code, target, now, url=url, conversation_id=conversation_id,
-                                  phone_hash=state.get(PHONE_HASH), restrict=True)
+                                  phone_hash=await _proven_hash(state, conversation_id, url), restrict=True)
     if outcome.status in (bookings.OK, bookings.UNCHANGED):
         return Step({PENDING: None, CODE: None, MOVE_TO: None},
                     [Say("utter_booking_moved", booking_values(cat, outcome.booking))])

@@ -55,33 +55,18 @@ def test_rest_answers_a_huge_message_kindly_at_once_and_others_are_not_stalled(s
 
 @pytest.mark.stack
 def test_web_chat_answers_a_huge_message_kindly_at_once(stack):
-    import socketio
+    from tests.handoff_helpers import Resident
 
     async def run():
-        received, got = [], asyncio.Event()
-        confirmed = asyncio.Event()
-        session_id = f"long{uuid.uuid4().hex[:12]}"
-        client = socketio.AsyncClient(reconnection=False)
-
-        @client.on("session_confirm")
-        async def _confirm(data):
-            confirmed.set()
-
-        @client.on("bot_uttered")
-        async def _uttered(data):
-            received.append(data.get("text"))
-            got.set()
-
-        await client.connect(stack.rasa_url, socketio_path="/socket.io", transports=["polling"])
+        resident = Resident(stack.rasa_url)
+        await resident.connect()
         try:
-            await client.emit("session_request", {"session_id": session_id})
-            await asyncio.wait_for(confirmed.wait(), 30)
             started = time.perf_counter()
-            await client.emit("user_uttered", {"message": LONG, "session_id": session_id})
-            await asyncio.wait_for(got.wait(), 30)
-            return received, time.perf_counter() - started, session_id
+            await resident.say(LONG)
+            await resident.wait_for(lambda m: True, timeout=30)
+            return resident.texts(), time.perf_counter() - started, resident.session_id
         finally:
-            await client.disconnect()
+            await resident.close()
 
     received, seconds, session_id = asyncio.run(run())
     assert received == [too_long_reply()]

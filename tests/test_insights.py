@@ -158,3 +158,68 @@ def test_retention_removes_old_insights(db_url):
         for table in ("insights_messages", "insights_groups", "insights_feedback"):
             assert conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar() == 1
     engine.dispose()
+
+
+def test_group_actions_out_of_scope_file_examples_and_situations(db_url, tmp_path):
+    """Out of scope goes to Huimin's own training file (created on first use, parseable by Rasa); examples go
+    through the editor (history); masked texts are never training data; situations wait for the schema."""
+    import shutil
+    from pathlib import Path
+
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.editor.service import EditorService
+    from bot.insights import actions
+    from bot.insights.models import Group, Message
+    from bot.insights.service import Insights, InsightsError
+    from bot.db import session_scope
+
+    root = Path(__file__).resolve().parent.parent
+    kdir = tmp_path / "knowledge"
+    shutil.copytree(root / "knowledge", kdir)
+    training_root = tmp_path / "training"
+    insights = Insights(db_url, f"sqlite:///{tmp_path / 'none.db'}")
+    editor = EditorService(kdir, db_url)
+    texts = ["外星人能领低保吗", "外星人可以申请低保吗", "外星人138****8001能领吗"]
+
+    async def go():
+        now = dt.datetime.now(dt.timezone.utc)
+        async with session_scope(db_url) as s:
+            g = Group(label=texts[0], first_seen=now, last_seen=now)
+            s.add(g)
+            await s.flush()
+            for i, t in enumerate(texts):
+                s.add(Message(event_id=100 + i, at=now, week="2026-W49", channel="web", text=t, outcome="fallback",
+                              unhelpful=False, group_id=g.id))
+        gid = g.id
+        out = await actions.act(insights, editor, training_root, gid, {"action": "out_of_scope", "texts": texts},
+                                "编辑甲")
+        assert out["action_detail"]["added"] == texts[:2]  # the masked one is left out
+        again = await actions.act(insights, editor, training_root, gid,
+                                  {"action": "out_of_scope", "texts": texts[:1]}, "编辑甲")
+        assert again["action_detail"]["added"] == []
+        with pytest.raises(InsightsError):
+            await actions.act(insights, editor, training_root, gid, {"action": "out_of_scope",
+                                                                     "texts": ["别的话"]}, "编辑甲")
+        with pytest.raises(InsightsError):
+            await actions.act(insights, editor, training_root, gid, {"action": "out_of_scope",
+                                                                     "texts": texts[2:]}, "编辑甲")
+        ex = await actions.act(insights, editor, training_root, gid,
+                               {"action": "examples", "entry": "program:dibao", "aspect": "eligibility",
+                                "texts": texts[:2]}, "编辑乙")
+        assert ex["action_detail"]["added"] == texts[:2] and ex["action_detail"]["revision"]
+        history = await editor.history("program", "dibao")
+        assert history[0]["user"] == "编辑乙" and history[0]["needs_retraining"] is True
+        assert set(texts[:2]) <= set(editor.get_entry("program", "dibao")["data"]["example_questions"]["eligibility"])
+        if not actions.situations_supported():
+            with pytest.raises(InsightsError) as exc:
+                await actions.act(insights, editor, training_root, gid,
+                                  {"action": "situation", "entry": "program:dibao", "texts": texts[:1]}, "编辑乙")
+            assert exc.value.status == 409
+
+    asyncio.run(go())
+    path = training_root / "data" / "nlu" / "out_of_scope_editor.yml"
+    data = load_data(str(path))
+    assert sorted(e.get("text") for e in data.intent_examples) == sorted(texts[:2])
+    assert {e.get("intent") for e in data.intent_examples} == {"out_of_scope"}
+    assert list(path.parent.iterdir()) == [path]  # no lock or temp file left among the training data

@@ -125,6 +125,8 @@ class Trainer:
         self.db_url = db_url
         self.config = config or TrainingConfig.from_env()
         self._tasks: Dict[int, asyncio.Task] = {}
+        # Called with the model path once a run's model is served (e.g. the insights page replays messages).
+        self.on_model_loaded: list = []
 
     async def _fail_stale(self) -> None:
         async with session_scope(self.db_url) as s:
@@ -250,6 +252,11 @@ class Trainer:
             await add(f"the Rasa server now serves {model_path}")
             await self._update(job_id, status="succeeded", active=None, finished_at=_now(), stage="完成",
                                progress=100, log=text(), model_path=model_path)
+            for callback in self.on_model_loaded:
+                try:
+                    await callback(model_path)
+                except Exception:  # a listener's failure must not turn a good run into a failed one
+                    log.exception("after-training callback failed")
         except asyncio.CancelledError:
             await self._update(job_id, status="failed", active=None, finished_at=_now(), log=text(),
                                error="训练被中止（控制台正在关闭），正在使用的模型没有变化。")

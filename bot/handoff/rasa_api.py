@@ -53,6 +53,10 @@ class RasaAPI:
         except Exception as exc:  # asyncio.TimeoutError on 3.10 is not the builtin TimeoutError
             raise RasaUnavailable(f"Rasa call failed ({type(exc).__name__})") from exc
 
+    async def parse(self, text: str) -> Dict[str, Any]:
+        """``POST /model/parse``: what the served model understands in ``text`` (intent, entities)."""
+        return await self._call("POST", f"{self.base_url}/model/parse", json={"text": text})
+
     async def reachable(self) -> bool:
         try:
             http = await self._http()

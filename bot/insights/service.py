@@ -301,6 +301,10 @@ class Insights:
             results.append({"group": g.id, "total": len(texts[g.id]), "answered": answered, "messages": details})
         return results
 
+    async def acted_groups(self) -> List[int]:
+        async with session_scope(self.db_url) as s:
+            return list((await s.execute(sa.select(Group.id).where(Group.action.in_(REPLAYED_ACTIONS)))).scalars())
+
     async def stale_replays(self, model: Optional[str]) -> List[int]:
         """Acted-on groups not yet replayed against ``model`` (a retraining loaded a new one since)."""
         if not model:
@@ -318,3 +322,15 @@ def _task_json(t: Task) -> dict:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def for_app(app) -> Insights:
+    """The console's one Insights instance (created when the first insights/feedback module registers)."""
+    if "insights" not in app:
+        settings = app["settings"]
+        app["insights"] = Insights(app["db_url"], settings.tracker_db_url)
+
+        async def _close(app_) -> None:
+            app_["insights"].close()
+        app.on_cleanup.append(_close)
+    return app["insights"]

@@ -32,6 +32,7 @@
   window.HuiminApi = {
     get: function (p) { return call("GET", p); },
     post: function (p, b) { return call("POST", p, b === undefined ? {} : b); },
+    call: call,
     setCsrf: function (t) { csrf = t; },
     refreshCsrf: refreshCsrf,
   };

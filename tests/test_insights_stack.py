@@ -1,0 +1,177 @@
+"""Against the running stack (real Rasa, action server, console, tracker store): residents' messages Huimin
+cannot answer are read from the tracker store, grouped and shown masked on the insights API and page; an editor
+acts on a group through the editor's save path; the replay count equals what Rasa's /model/parse says. Residents
+vote 有用/没用 under an answer on the real /chat page; the vote is stored and shown to editors.
+Screenshots: tests/artifacts/insights_*.png."""
+from __future__ import annotations
+
+import uuid
+
+import aiohttp
+import pytest
+
+from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
+from tests.editor_helpers import Editor, ask
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(1200)]
+
+# One question far from welfare, in several spellings (one with a mobile number), that the model of this session
+# does not understand; the test keeps those /model/parse really sends to the fallback.
+UNANSWERABLE = ["火星上能种土豆吗", "在火星上能种土豆吗", "火星上种土豆行吗", "火星上可以种土豆吗",
+                "火星上能种土豆吗 13800138001"]
+PHONE = "13800138001"
+
+
+async def _parse(stack, text: str) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{stack.rasa_url}/model/parse", params={"token": stack.token},
+                             json={"text": text}) as r:
+            assert r.status == 200
+            return await r.json()
+
+
+async def test_unanswered_messages_grouped_acted_on_and_replayed(stack, chromium_path):
+    editor = await Editor.login(stack)
+    try:
+        for text in UNANSWERABLE:
+            await ask(stack.rasa_url, text, sender="insights-" + uuid.uuid4().hex[:10])
+        fallen = [t for t in UNANSWERABLE if (await _parse(stack, t))["intent"]["name"] == "nlu_fallback"]
+        assert len(fallen) >= 2, "these questions should fall back on the served model"
+
+        overview = await editor.call("GET", "/api/insights/overview?refresh=1")
+        assert overview["total_messages"] >= len(UNANSWERABLE)
+        assert sum(w["fallback"] for w in overview["weeks"]) >= len(fallen)
+        groups = (await editor.call("GET", "/api/insights/groups?sort=count"))["groups"]
+        mars = [g for g in groups if any("火星" in s for s in g["samples"])]
+        assert len(mars) == 1, mars  # one row for the spellings of one thing
+        group = await editor.call("GET", f"/api/insights/groups/{mars[0]['id']}")
+        assert len(group["texts"]) == len(fallen)
+        assert PHONE not in str(groups) + str(group)  # masked in the tracker store, never unmasked here
+        if any(PHONE in t for t in fallen):
+            assert any("138****8001" in t for t in group["texts"])
+
+        # Act: the unmasked messages become example questions of 低保's materials, through the editor.
+        before = (await editor.call("GET", "/api/editor/entries/program/dibao/history"))["revisions"]
+        acted = await editor.call("POST", f"/api/insights/groups/{group['id']}/action",
+                                  {"action": "examples", "entry": "program:dibao", "aspect": "materials",
+                                   "texts": group["texts"]})
+        assert acted["action"] == "examples" and acted["action_detail"]["needs_retraining"] is True
+        added = acted["action_detail"]["added"]
+        assert added and not any("*" in t for t in added)  # masked text is never training data
+        history = (await editor.call("GET", "/api/editor/entries/program/dibao/history"))["revisions"]
+        assert len(history) == len(before) + 1 and history[0]["id"] == acted["action_detail"]["revision"]
+        entry = await editor.call("GET", "/api/editor/entries/program/dibao")
+        assert set(added) <= set(entry["data"]["example_questions"]["materials"])
+
+        # Replay on the served model: the count is what /model/parse says for each stored message.
+        replay = await editor.call("POST", "/api/insights/replay", {})
+        [mine] = [g for g in replay["groups"] if g["group"] == group["id"]]
+        expected = sum([(await _parse(stack, t))["intent"]["name"] != "nlu_fallback" for t in group["texts"]])
+        assert (mine["total"], mine["answered"]) == (len(group["texts"]), expected)
+        shown = await editor.call("GET", f"/api/insights/groups/{group['id']}")
+        assert shown["replay"]["answered"] == expected and shown["replay"]["model"] == replay["model"]
+
+        # Another group becomes a task in the editors' list.
+        babble = "foo bar baz qux"
+        assert (await _parse(stack, babble))["intent"]["name"] == "nlu_fallback"
+        await ask(stack.rasa_url, babble, sender="insights-" + uuid.uuid4().hex[:10])
+        await editor.call("GET", "/api/insights/overview?refresh=1")
+        [other] = [g for g in (await editor.call("GET", "/api/insights/groups"))["groups"] if babble in g["samples"]]
+        assert other["id"] != group["id"]
+        await editor.call("POST", f"/api/insights/groups/{other['id']}/action",
+                          {"action": "task", "title": "补一条说明（测试）"})
+        tasks = (await editor.call("GET", "/api/insights/tasks"))["tasks"]
+        assert tasks[0]["title"] == "补一条说明（测试）" and tasks[0]["group_id"] == other["id"]
+
+        # Malformed requests are 4xx with a reason.
+        bad = await editor.call("POST", f"/api/insights/groups/{group['id']}/action", {"action": "delete"},
+                                expect=400)
+        assert bad["message"]
+        await editor.call("POST", f"/api/insights/groups/{group['id']}/action",
+                          {"action": "examples", "entry": "program:dibao", "aspect": "materials",
+                           "texts": ["不是这一组的话"]}, expect=400)
+
+        await _browser_page(stack, editor, chromium_path, group["id"], expected, len(group["texts"]),
+                            any("*" in t for t in group["texts"]))
+    finally:
+        await editor.close()
+
+
+async def _browser_page(stack, editor, chromium_path, group_id, answered, total, has_masked):
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        for c in editor.http.cookie_jar:
+            await context.add_cookies([{"name": c.key, "value": c.value, "url": stack.console_url}])
+        page = await context.new_page()
+        page.set_default_timeout(60000)
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            await page.goto(stack.console_url + "/editor/insights")
+            row = page.locator(f"tr[data-group='{group_id}']")
+            await row.wait_for()
+            text = await row.text_content()
+            assert "火星" in text and PHONE not in text
+            assert await row.locator(".replay").get_attribute("data-replay") == f"{answered}/{total}"
+            assert await page.locator("#chart-outcomes svg rect[data-key='fallback']").count() >= 1
+            assert await page.locator("#chart-top svg rect").count() >= 1
+            assert "天" in await page.text_content("#retention")
+            await page.screenshot(path=str(ARTIFACTS / "insights_page.png"), full_page=True)
+            await row.locator("button").click()
+            form = page.locator("tr.act-row form")
+            await form.wait_for()
+            # Masked messages cannot be picked as training data; situations stay hidden until the schema has them.
+            assert (await form.locator("input[type=checkbox][disabled]").count() > 0) == has_masked
+            assert await form.locator("option[value=situation]").count() == 0  # no situations field yet
+            await page.screenshot(path=str(ARTIFACTS / "insights_action.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_feedback_under_an_answer_on_the_chat_page(stack, chromium_path):
+    from playwright.async_api import async_playwright
+
+    editor = await Editor.login(stack)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        page = await (await browser.new_context(viewport={"width": 1000, "height": 900}, locale="zh-CN")).new_page()
+        page.set_default_timeout(90000)
+        try:
+            await page.goto(stack.console_url + "/chat")
+            await page.wait_for_selector(".msg.bot")
+            # A greeting is no knowledge answer: no buttons under it.
+            await page.wait_for_timeout(2500)
+            assert await page.locator(".feedback").count() == 0
+            await page.fill("#composer-input", "办低保要带什么材料")
+            await page.press("#composer-input", "Enter")
+            bar = page.locator(".feedback")
+            await bar.wait_for()
+            await page.screenshot(path=str(ARTIFACTS / "insights_feedback_buttons.png"), full_page=True)
+            await bar.locator("button.feedback-no").click()
+            await page.fill(".feedback-missing textarea", "没说复印件要几份")
+            await page.click(".feedback-missing button[type=submit]")
+            await page.wait_for_selector(".feedback-thanks")
+            await page.screenshot(path=str(ARTIFACTS / "insights_feedback_sent.png"), full_page=True)
+        finally:
+            await browser.close()
+    try:
+        votes = await editor.call("GET", "/api/insights/feedback?program=dibao")
+        materials = [a for a in votes["aspects"] if a["aspect"] == "materials"]
+        assert materials and materials[0]["unhelpful"] >= 1
+        assert any(n["missing"] == "没说复印件要几份" for n in votes["notes"])
+        overview = await editor.call("GET", "/api/insights/overview?refresh=1")
+        assert any(h["program"] == "dibao" and h["unhelpful"] >= 1 for h in overview["helpfulness"])
+        # A vote on something that is not an answer of that conversation is refused.
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{stack.console_url}/chat/feedback",
+                                 json={"session_id": "nosuchsession01", "answer_id": 1, "helpful": True}) as r:
+                assert r.status == 404
+            async with http.post(f"{stack.console_url}/chat/feedback", json={"session_id": "x"}) as r:
+                assert r.status == 400
+    finally:
+        await editor.close()

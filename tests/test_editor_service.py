@@ -43,7 +43,9 @@ async def test_save_answer_text_changes_only_that_line_and_is_recorded(svc, kdir
     after = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
     assert after.splitlines()[0] == before.splitlines()[0] and after.startswith("#")  # the file's comment stays
     diff = result.revision["diff"]
-    assert changed_lines(diff) == ["+    · 户口簿原件。"], diff
+    # The edited line, and the entry goes back to 待核实 (answer text nobody has reviewed yet).
+    assert changed_lines(diff) == ["+    · 户口簿原件。", "-  status: verified", "+  status: unverified"], diff
+    assert result.review_reset == ["(entry)"]
     assert yamlio.unified_diff(before, after, "programs/dibao.yml") == diff
     assert result.needs_retraining is False
     assert result.entry["version"] != entry["version"]
@@ -81,6 +83,7 @@ async def test_second_editor_on_a_stale_version_gets_a_conflict_with_the_other_c
     their = exc.value.extra["their_change"]
     assert "+  第一位编辑加的一句。" in their["diff"]
     assert [c["user"] for c in their["changes"]] == ["zhao"]
+    assert not [e for e in svc.list_entries(q="dibao") if e["same_name"]]
     text = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
     assert "第一位编辑加的一句" in text and "第二位编辑加的一句" not in text
     # Saving again on the current version (after seeing the conflict) is explicit and works.
@@ -129,7 +132,9 @@ async def test_service_list_item_is_edited_in_place_of_its_file(svc, kdir):
     data = dict(item["data"], content=item["data"]["content"] + "（编辑器测试）")
     result = await svc.save("service_item", items[0]["id"], data, item["version"], "zhao")
     lines = changed_lines(result.revision["diff"])
-    assert len(lines) == 2 and lines[1].endswith("（编辑器测试）"), result.revision["diff"]
+    assert lines[:2][1].endswith("（编辑器测试）") and lines[2:] == ["-  status: verified", "+  status: unverified"], \
+        result.revision["diff"]  # the list's review covers its items: changed text is 待核实 again
+    assert svc.list_entries(kind="service_item")[0]["status"] == "unverified"
     verified = svc.list_entries(status="verified")
     assert all(e["status"] == "verified" for e in verified)
     assert svc.list_entries(q="低保")[0]["id"].startswith("dibao")
@@ -194,3 +199,49 @@ def test_evaluation_reports_exactly_what_kb_check_reports(kdir):
     assert ours.kb is None and ours.problems
     assert [(p.line, p.message) for p in ours.problems] == [(p.line, p.message) for p in theirs]
     assert {p.file for p in ours.problems} == {"programs/dibao.yml"}
+
+
+async def test_publishing_safety_review_reset_two_person_review_and_fixed_id(svc, kdir, monkeypatch):
+    from bot.editor.service import Forbidden, Invalid
+
+    entry = svc.get_entry("program", "dibao")
+    # Training fields only: what residents read is unchanged, the review stays.
+    data = entry["data"]
+    data["aliases"] = list(data.get("aliases") or []) + ["保障金（测试别名）"]
+    result = await svc.save("program", "dibao", data, entry["version"], "zhao")
+    assert result.review_reset == [] and result.entry["review"]["status"] == "verified"
+
+    entry = svc.get_entry("program", "dibao")
+    entry["data"]["aspects"]["amount"] += "\n（测试改动）"
+    result = await svc.save("program", "dibao", entry["data"], entry["version"], "zhao")
+    assert result.entry["review"]["status"] == "unverified"
+    changes = (await svc.history("program", "dibao"))[0]["changes"]
+    assert [c["field"] for c in changes] == ["aspects.amount", "review.status"]
+    assert changes[0]["after"].endswith("（测试改动）") and not changes[0]["before"].endswith("（测试改动）")
+
+    # Two-person review: the one who saved may not publish; someone else may, and is recorded.
+    monkeypatch.setenv("HUIMIN_EDITOR_TWO_PERSON_REVIEW", "1")
+    with pytest.raises(Forbidden):
+        await svc.mark_reviewed("program", "dibao", "zhao")
+    reviewed = await svc.mark_reviewed("program", "dibao", "qian")
+    review = reviewed.entry["review"]
+    assert (review["status"], review["reviewed_by"]) == ("verified", "qian") and review["reviewed_on"]
+
+    # The id of an existing entry cannot change, in the form or in the raw YAML.
+    entry = svc.get_entry("program", "dibao")
+    with pytest.raises(Invalid) as exc:
+        await svc.save("program", "dibao", dict(entry["data"], id="dibao2"), entry["version"], "zhao")
+    assert exc.value.extra["problems"][0]["field"] == "id"
+    with pytest.raises(Invalid):
+        await svc.save_raw("program", "dibao", entry["raw"].replace("id: dibao", "id: dibao2", 1), entry["version"],
+                           "zhao")
+
+    # Two entries with one name are flagged in the list (whatever the filter); labels do not repeat the hint.
+    assert not [e for e in svc.list_entries(q="dibao") if e["same_name"]]
+    text = (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
+    (kdir / "programs" / "dibao_twin.yml").write_text(text.replace("id: dibao", "id: dibao_twin", 1), encoding="utf-8")
+    twins = [e for e in svc.list_entries(kind="program") if e["same_name"]]
+    assert {"dibao", "dibao_twin"} <= {e["id"] for e in twins}
+    assert [e["same_name"] for e in svc.list_entries(q="dibao_twin")] == [True]
+    labels = [f["label"] for f in entry["fields"]]
+    assert "别名" in labels and not any("一行一个" in label for label in labels)

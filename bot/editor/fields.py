@@ -11,8 +11,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 # Labels for the editor's form (editor-facing, not resident-facing); unknown keys show their own name.
 LABELS: Dict[str, str] = {
-    "id": "编号（id）", "name": "名称", "short_name": "简称", "aliases": "别名（一行一个）", "summary": "概述",
-    "aspects": "各方面的回答", "example_questions": "例句（一行一个）", "sources": "来源", "related": "相关项目",
+    "id": "编号（id）", "name": "名称", "short_name": "简称", "aliases": "别名", "summary": "概述",
+    "aspects": "各方面的回答", "example_questions": "例句", "sources": "来源", "related": "相关项目",
     "review": "审核", "title": "标题", "url": "网址", "date": "日期", "description": "介绍", "for_whom": "服务对象",
     "price_note": "费用说明", "prepare": "准备事项", "modes": "服务方式", "duration_minutes": "时长（分钟）",
     "eligibility": "谁能申请", "benefits": "能得到什么", "amount": "金额", "materials": "要带的材料",

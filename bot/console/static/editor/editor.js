@@ -25,16 +25,7 @@
     return data;
   }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") { node.textContent = attrs[k]; }
-      else if (k.startsWith("on")) { node.addEventListener(k.slice(2), attrs[k]); }
-      else if (attrs[k] !== null && attrs[k] !== undefined && attrs[k] !== false) { node.setAttribute(k, attrs[k]); }
-    });
-    (children || []).forEach(function (c) { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-    return node;
-  }
+  var el = HuiminDom.el;
   function say(text, cls) { var m = $("messages"); m.textContent = ""; if (text) { m.appendChild(el("p", {"class": cls || "ok", text: text})); } }
   function statusLabel(s) { return s === "verified" ? "已核实" : "待核实"; }
   function fmtTime(iso) { if (!iso) { return ""; } var d = new Date(iso); return isNaN(d) ? iso : d.toLocaleString("zh-CN"); }
@@ -76,7 +67,9 @@
       var btn = el("button", {type: "button", "aria-current": current ? "true" : "false", "data-entry": e.kind + ":" + e.id,
                               onclick: function () { openEntry(e.kind, e.id); }}, [
         el("strong", {text: e.name}), " ",
-        el("span", {"class": "badge " + e.status, text: statusLabel(e.status)}), el("br"),
+        el("span", {"class": "badge " + e.status, text: statusLabel(e.status)}),
+        e.same_name ? el("span", {"class": "badge same-name", text: "同名", title: "还有别的条目也叫这个名字，请看编号区分"}) : null,
+        el("br"),
         el("span", {"class": "kind", text: e.kind_label + " · " + e.id + (e.reviewed_on ? " · " + e.reviewed_on + " " + (e.reviewed_by || "") : "")})]);
       list.appendChild(el("li", {}, [btn]));
     });
@@ -85,6 +78,7 @@
 
   // ---- the form ----------------------------------------------------------------------------------------
   async function openEntry(kind, id) {
+    if (!mayLeave()) { return; }
     var entry = await api("GET", "/api/editor/entries/" + encodeURIComponent(kind) + "/" + encodeURIComponent(id));
     showEntry(entry, false);
     await loadList();
@@ -93,13 +87,16 @@
   function showEntry(entry, isNew) {
     state.entry = entry;
     state.isNew = isNew;
+    state.dirty = false;
     state.data = JSON.parse(JSON.stringify(entry.data || {}));
     $("entry-empty").hidden = true;
     $("entry-form").hidden = false;
     $("history").hidden = true;
     $("conflict").hidden = true;
     $("general-problems").textContent = "";
-    $("entry-title").textContent = (isNew ? "新建：" : "") + (entry.summary ? entry.summary.name : entry.id);
+    $("entry-title").textContent = (isNew ? "新建：" : "") + (entry.summary ? entry.summary.name : entry.id) +
+      (isNew ? "" : "（编号 " + entry.id + "）");
+    loadFeedback(entry, isNew);
     var rv = entry.review || {};
     $("entry-meta").textContent = entry.kind_label + " · 文件 knowledge/" + entry.file +
       (isNew ? "" : " · 审核：" + statusLabel(rv.status) + (rv.reviewed_on ? "（" + rv.reviewed_on + " " + (rv.reviewed_by || "") + "）" : "（未记录）"));
@@ -128,7 +125,9 @@
     fields.forEach(function (f) { box.appendChild(renderField(f)); });
   }
 
-  function onEdit() { schedulePreview(600); }
+  function onEdit() { state.dirty = true; schedulePreview(600); }
+  // Leaving the form (another entry, a new one, closing the page) with unsaved changes asks first.
+  function mayLeave() { return !state.dirty || confirm("这个条目有还没保存的修改，确定不保存就离开吗？"); }
 
   function textWidget(f, multiline, asList) {
     var id = fieldId(f.path);
@@ -322,7 +321,8 @@
     showEntry(res.entry, false);
     if (res.unchanged) { say("没有改动，不用保存。"); }
     else {
-      say(text + (res.needs_retraining ? " 这次修改要重新训练模型才能生效（见上方）。" : " 居民马上就能看到新的回答。"));
+      say(text + (res.needs_retraining ? " 这次修改要重新训练模型才能生效（见上方）。" : " 居民马上就能看到新的回答。") +
+          (res.review_reset && res.review_reset.length ? " 回答内容有改动，条目已改为“待核实”：核实之前居民看到的回答不会标“已核实”。" : ""));
     }
     if (res.warnings && res.warnings.length) {
       $("general-problems").appendChild(el("p", {"class": "muted", text: "知识库里原有的问题（不影响这次保存）：" + res.warnings.map(function (w) { return w.message; }).join("；")}));
@@ -366,16 +366,26 @@
     var list = $("history-list");
     list.textContent = "";
     if (!revs.length) { list.appendChild(el("li", {"class": "muted", text: "还没有通过编辑器的修改记录。"})); }
-    revs.forEach(function (r) {
+    revs.forEach(function (r, i) {
       var pre = el("pre", {"class": "diff"});
       renderDiff(pre, r.diff);
+      var changes = el("dl", {"class": "changes"});
+      (r.changes || []).forEach(function (c) {
+        changes.appendChild(el("dt", {text: c.label}));
+        changes.appendChild(el("dd", {"class": "before", text: c.before === null ? "（没有）" : c.before}));
+        changes.appendChild(el("dd", {"class": "after", text: c.after === null ? "（删掉了）" : c.after}));
+      });
+      // The newest revision is what the entry is now: restoring it would do nothing.
+      var current = i === 0 && r.after_version === e.version;
       list.appendChild(el("li", {"data-revision": r.id}, [
         el("strong", {text: "#" + r.id + " " + (ACTIONS[r.action] || r.action)}), " ",
         el("span", {text: r.user + " · " + fmtTime(r.at) + (r.needs_retraining ? " · 需要重新训练" : "") + (r.note ? " · " + r.note : "")}),
-        el("details", {}, [el("summary", {text: "看改了什么"}), pre]),
+        current ? el("span", {"class": "badge verified", text: "当前版本"}) : null,
+        changes,
+        el("details", {}, [el("summary", {text: "看原文（YAML）的改动"}), pre]),
         el("div", {"class": "entry-actions"}, [
-          el("button", {type: "button", "class": "secondary", text: "恢复成这次修改后的样子", onclick: function () { restore(r.id, "after"); }}),
-          r.action !== "create" ? el("button", {type: "button", "class": "secondary", text: "撤销这次修改（恢复成修改前）", onclick: function () { restore(r.id, "before"); }}) : null])]));
+          current ? null : el("button", {type: "button", "class": "secondary restore-after", text: "恢复成这次修改后的样子", onclick: function () { restore(r.id, "after"); }}),
+          r.action !== "create" ? el("button", {type: "button", "class": "secondary restore-before", text: "撤销这次修改（恢复成修改前）", onclick: function () { restore(r.id, "before"); }}) : null])]));
     });
     $("history").hidden = false;
   }
@@ -396,6 +406,23 @@
                           {status: $("review-status").value, version: e.version});
       afterSave(res, "已记录审核。");
     } catch (err) { onSaveError(err, "form"); }
+  }
+
+  // ---- residents' feedback on this programme's answers ------------------------------------------------
+  async function loadFeedback(entry, isNew) {
+    var box = $("entry-feedback");
+    box.hidden = true;
+    if (isNew || entry.kind !== "program") { return; }
+    try {
+      var f = await api("GET", "/api/insights/feedback?program=" + encodeURIComponent(entry.id));
+      if (!f.aspects.length) { return; }
+      var labels = {};
+      (entry.aspects || []).forEach(function (a) { labels[a.key] = a.label; });
+      box.textContent = "居民反馈：" + f.aspects.map(function (a) {
+        return (labels[a.aspect] || a.aspect || "其他") + " 有用 " + a.helpful + " / 没用 " + a.unhelpful;
+      }).join("；") + (f.notes.length ? "。最近说缺的：" + f.notes.slice(0, 3).map(function (n) { return "“" + n.missing + "”"; }).join("、") : "");
+      box.hidden = false;
+    } catch (e) { /* feedback is extra information: the form works without it */ }
   }
 
   // ---- training ----------------------------------------------------------------------------------------
@@ -456,9 +483,14 @@
     $("save-raw").addEventListener("click", function () { saveRaw(); });
     $("toggle-raw").addEventListener("click", function () { setRaw($("raw-box").hidden); if ($("raw-box").hidden) { schedulePreview(0); } });
     $("show-history").addEventListener("click", loadHistory);
+    $("hide-history").addEventListener("click", function () { $("history").hidden = true; });
+    $("raw").addEventListener("input", function () { state.dirty = true; });
+    window.addEventListener("beforeunload", function (ev) {
+      if (state.dirty) { ev.preventDefault(); ev.returnValue = ""; }
+    });
     $("review").addEventListener("click", markReviewed);
     $("preview-locality").addEventListener("change", function () { schedulePreview(0); });
-    $("conflict-reload").addEventListener("click", function () { openEntry(state.entry.kind, state.entry.id); });
+    $("conflict-reload").addEventListener("click", function () { state.dirty = false; openEntry(state.entry.kind, state.entry.id); });
     $("conflict-overwrite").addEventListener("click", function () {
       var p = state.pendingSave; $("conflict").hidden = true;
       if (p && p.source === "raw") { saveRaw(p.version); } else { save(p && p.version); }
@@ -466,6 +498,7 @@
     $("train").addEventListener("click", startTraining);
     $("new-form").addEventListener("submit", async function (ev) {
       ev.preventDefault();
+      if (!mayLeave()) { return; }
       try {
         var model = await api("GET", "/api/editor/templates/" + $("new-kind").value + "?id=" +
                               encodeURIComponent($("new-id").value.trim()) + "&name=" + encodeURIComponent($("new-name").value.trim()));

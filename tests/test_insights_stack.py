@@ -166,11 +166,16 @@ async def test_feedback_under_an_answer_on_the_chat_page(stack, chromium_path):
         assert any(n["missing"] == "没说复印件要几份" for n in votes["notes"])
         overview = await editor.call("GET", "/api/insights/overview?refresh=1")
         assert any(h["program"] == "dibao" and h["unhelpful"] >= 1 for h in overview["helpfulness"])
-        # A vote on something that is not an answer of that conversation is refused.
+        # A vote on something that is not an answer of that conversation is refused; so is an unsigned id.
+        from bot.channels.chat_session import new_session_id
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{stack.console_url}/chat/feedback",
-                                 json={"session_id": "nosuchsession01", "answer_id": 1, "helpful": True}) as r:
+                                 json={"session_id": new_session_id(stack.env["HUIMIN_SECRET_KEY"]), "answer_id": 1,
+                                       "helpful": True}) as r:
                 assert r.status == 404
+            async with http.post(f"{stack.console_url}/chat/feedback",
+                                 json={"session_id": "nosuchsession01", "answer_id": 1, "helpful": True}) as r:
+                assert r.status == 400
             async with http.post(f"{stack.console_url}/chat/feedback", json={"session_id": "x"}) as r:
                 assert r.status == 400
     finally:

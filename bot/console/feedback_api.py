@@ -2,8 +2,8 @@
 
 ``GET /chat/feedback/target?session_id=…``: the knowledge answer of the conversation's latest turn (read from
 the tracker store), so the page knows where to show the two buttons; ``POST /chat/feedback``: the vote, with an
-optional "缺了什么". The session id is the page's own conversation id (as for ``/chat/history``); an answer id
-is accepted only if it is a knowledge answer of that conversation.
+optional "缺了什么". The session id is the page's own signed conversation id (as for ``/chat/history``); an
+answer id is accepted only if it is a knowledge answer of that conversation.
 """
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from bot.console.auth import csrf_exempt
-from bot.console.chat_page import SESSION_ID_RE
+from bot.channels.chat_session import is_signed
 from bot.console.errors import ApiError, read_json
 from bot.insights import feedback
 from bot.insights.service import for_app
 
 
 def _session(value) -> str:
-    if not isinstance(value, str) or not SESSION_ID_RE.fullmatch(value):
+    # Only ids the chat channel issued (signed), as for /chat/history: nobody can vote in another's name.
+    if not is_signed(value):
         raise ApiError(400, "bad_session", "会话编号不对，请刷新页面后再试")
     return value
 

@@ -17,6 +17,8 @@
   }
 
   function bubbleText(div) {
+    var body = div.querySelector(".text");
+    if (body) { return body.textContent || ""; }
     var who = div.querySelector(".who");
     var text = div.textContent || "";
     return who ? text.slice((who.textContent || "").length) : text;

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from conftest import _postgres_database

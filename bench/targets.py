@@ -9,10 +9,22 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from bench import cleanup
 from bot.settings import ROOT
 from bot.stack import processes
 
 BENCH_BUILD = ROOT / "build" / "bench"
+
+
+class TargetUnavailable(RuntimeError):
+    """The system under test cannot run on this machine (e.g. no nginx): skipped, with the reason."""
+
+
+def _wait(procs: List[processes.Proc], log_dir: Path) -> None:
+    for p in procs:
+        if not processes.wait_healthy(p.health_url, 900, p.popen):
+            cleanup.stop(procs)
+            raise RuntimeError(f"{p.name} did not start; see {log_dir}")
 
 
 def free_port() -> int:
@@ -62,9 +74,8 @@ def start_stock(model: Path, log_dir: Path) -> Tuple[str, List[processes.Proc], 
     started = time.perf_counter()
     proc = processes.spawn("stock-rasa", [sys.executable, "-m", "rasa", "run", "--model", str(model),
                                           "--port", str(port)], f"http://127.0.0.1:{port}/", env, log_dir)
-    if not processes.wait_healthy(proc.health_url, 900, proc.popen):
-        processes.stop([proc])
-        raise RuntimeError("stock Rasa did not start")
+    cleanup.track([proc])
+    _wait([proc], log_dir)
     return f"http://127.0.0.1:{port}", [proc], time.perf_counter() - started
 
 
@@ -84,55 +95,47 @@ def start_single(model: Path, work: Path) -> Tuple[str, List[processes.Proc], fl
     migrate(env["HUIMIN_DATABASE_URL"])
     _seed()
     started = time.perf_counter()
-    procs = processes.start(model, get_settings(), log_dir=work / "log")
-    for p in procs:
-        if not processes.wait_healthy(p.health_url, 900, p.popen):
-            processes.stop(procs)
-            raise RuntimeError(f"{p.name} did not start; see {work / 'log'}")
+    procs = cleanup.track(processes.start(model, get_settings(), log_dir=work / "log"))
+    _wait(procs, work / "log")
     return env["HUIMIN_RASA_URL"], procs, time.perf_counter() - started
 
 
 def start_prod(model: Path, work: Path) -> Tuple[str, List[processes.Proc], float]:
-    from bot.prod.cli import prepare, start_topology
+    from bot.prod.cli import drop_topology_databases, nginx_binary, prepare, start_topology
     from bot.prod.topology import build
+
+    # Checked before anything is created or started: nothing is left behind when the topology cannot run.
+    try:
+        nginx_binary()
+    except SystemExit as exc:
+        raise TargetUnavailable(str(exc)) from None
 
     suffix = str(os.getpid())
     topo = build(model, public_port=free_port(), base_port=20000 + (os.getpid() % 200) * 200,
                  database=f"huimin_bench_{suffix}", tracker_database=f"huimin_bench_tracker_{suffix}",
                  redis_url="redis://127.0.0.1:6379/3",
                  rate_limit_exempt=("127.0.0.1",))  # the load generator is one address
-    # nginx's helper ports sit next to the public one; make sure they are free too.
-    prepare(topo)
-    _prod_topologies.append(topo)
+    # The benchmark's PostgreSQL databases are scratch: dropped when the run ends, however it ends.
+    cleanup.on_exit(lambda: drop_topology_databases(topo))
+    try:
+        prepare(topo)
+    except Exception as exc:  # no PostgreSQL or Redis here
+        raise TargetUnavailable(f"PostgreSQL and Redis are needed: {type(exc).__name__}: {exc}") from None
     os.environ.update(topo.env)
     _seed()
     started = time.perf_counter()
-    procs = start_topology(topo, work)
-    for p in procs:
-        if not processes.wait_healthy(p.health_url, 900, p.popen):
-            processes.stop(procs)
-            raise RuntimeError(f"{p.name} did not start; see {work / 'log'}")
+    procs = cleanup.track(start_topology(topo, work))
+    _wait(procs, work / "log")
     # The REST channel is not on the public port (it trusts the sender); its loopback balancer is the same nginx.
     return f"http://127.0.0.1:{topo.rasa_api_lb_port}", procs, time.perf_counter() - started
 
 
-_prod_topologies: List = []
-
-
-def drop_prod_databases() -> None:
-    """The benchmark's PostgreSQL databases are scratch: dropped once the topology is stopped."""
-    from bot.prod.cli import drop_topology_databases
-
-    while _prod_topologies:
-        drop_topology_databases(_prod_topologies.pop())
-
-
 def _seed() -> None:
-    try:
-        from bot.seed import seed_demo_data
-    except ModuleNotFoundError:
-        return
-    seed_demo_data()
+    """The demo application records the status mix looks up (MZ2026000101). Not the console's demo accounts
+    (`python -m bot run` seeds those): the benchmark never logs in, and their password file is `make run`'s."""
+    from bot.applications.seed import seed_demo
+
+    seed_demo(os.environ["HUIMIN_DATABASE_URL"])
 
 
 def memory(procs: List[processes.Proc]) -> Dict[str, float]:

@@ -121,6 +121,40 @@ def _install_single_replay() -> None:
     DialogueStateTracker.travel_back_in_time = travel_back_in_time
 
 
+def _install_inference_load() -> None:
+    """Loading DIET and TED for serving builds their weights with one *eager* forward pass and loss on the example
+    batch instead of ``model.fit`` on it: fit traces and compiles Keras' whole training step (loss, gradients,
+    optimizer) only to throw the step away — most of a Rasa process's start-up (profile of Agent.load). The
+    weights are then read from the model exactly as before; the optimizer's saved state, which serving never
+    uses, is left unread. Fine-tuning (``finetune_mode``) keeps Rasa's own path, which needs the optimizer."""
+    import tensorflow as tf
+    from rasa.utils.tensorflow import models
+    from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
+    from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
+
+    original = models.RasaModel.load.__func__
+
+    def load(cls, model_file_name, model_data_example, predict_data_example=None, finetune_mode=False,
+             *args, **kwargs):
+        if finetune_mode or not predict_data_example:
+            return original(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                            *args, **kwargs)
+        model = cls(*args, **kwargs)
+        config = kwargs.get("config", {})
+        model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)),
+                      run_eagerly=config.get(RUN_EAGERLY))
+        model._training = True  # the training-time graph: every layer Rasa's fit would have built
+        model.batch_loss(RasaBatchDataGenerator(model_data_example, batch_size=1)[0])
+        model._training = False
+        status = model.load_weights(model_file_name)
+        if status is not None:
+            status.expect_partial()  # the optimizer's slots are in the file, not in a serving model
+        model.run_inference(predict_data_example)
+        return model
+
+    models.RasaModel.load = classmethod(load)
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -128,4 +162,5 @@ def install() -> None:
     _install_validator()
     _install_event_class_cache()
     _install_single_replay()
+    _install_inference_load()
     _installed = True

@@ -166,6 +166,7 @@ async def test_feedback_under_an_answer_on_the_chat_page(stack, chromium_path):
         assert any(n["missing"] == "没说复印件要几份" for n in votes["notes"])
         overview = await editor.call("GET", "/api/insights/overview?refresh=1")
         assert any(h["program"] == "dibao" and h["unhelpful"] >= 1 for h in overview["helpfulness"])
+        await _editor_shows_feedback(stack, editor, chromium_path)
         # A vote on something that is not an answer of that conversation is refused; so is an unsigned id.
         from bot.channels.chat_session import new_session_id
         async with aiohttp.ClientSession() as http:
@@ -180,3 +181,27 @@ async def test_feedback_under_an_answer_on_the_chat_page(stack, chromium_path):
                 assert r.status == 400
     finally:
         await editor.close()
+
+
+async def _editor_shows_feedback(stack, editor, chromium_path):
+    """The entry's form tells editors what residents said about its answers; open tasks show beside the link."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        for c in editor.http.cookie_jar:
+            await context.add_cookies([{"name": c.key, "value": c.value, "url": stack.console_url}])
+        page = await context.new_page()
+        page.set_default_timeout(60000)
+        try:
+            await page.goto(stack.console_url + "/editor?kind=program&id=dibao")
+            await page.wait_for_selector("#entry-feedback:visible")
+            text = await page.text_content("#entry-feedback")
+            assert "没用" in text and "没说复印件要几份" in text
+            tasks = (await editor.call("GET", "/api/insights/tasks"))["tasks"]
+            if tasks:
+                await page.wait_for_selector(f"#open-tasks:has-text('{len(tasks)} 项待办')")
+            await page.screenshot(path=str(ARTIFACTS / "insights_editor_feedback.png"))
+        finally:
+            await browser.close()

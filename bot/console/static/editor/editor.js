@@ -425,6 +425,15 @@
     } catch (e) { /* feedback is extra information: the form works without it */ }
   }
 
+  // "Needs new content" tasks filed from the insights page: their number beside its link.
+  async function loadTasks() {
+    try {
+      var tasks = (await api("GET", "/api/insights/tasks")).tasks;
+      $("open-tasks").textContent = tasks.length + " 项待办";
+      $("open-tasks").hidden = !tasks.length;
+    } catch (e) { /* the editor works without the insights feature */ }
+  }
+
   // ---- training ----------------------------------------------------------------------------------------
   async function loadTraining() {
     try {
@@ -508,6 +517,7 @@
     await loadKinds();
     await loadList();
     loadTraining();
+    loadTasks();
     var params = new URLSearchParams(location.search);
     if (params.get("kind") && params.get("id")) { openEntry(params.get("kind"), params.get("id")); }
   }

@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.channels.rest import conversation_id
+from bot.stack.actions_server import TOKEN_HEADER
 from tests.conftest import ROOT, free_port, unavailable
 
 PG = os.environ.get("HUIMIN_TEST_POSTGRES_URL", "")
@@ -186,9 +187,13 @@ def test_every_process_is_healthy_and_the_public_paths_are_routed(topology):
                          "domain": {}}
             action_urls = [topology.replica_url(a.name) for a in topology.topo.of_kind("actions")]
             assert len(action_urls) >= 2
+            auth = {TOKEN_HEADER: topology.topo.env["HUIMIN_ACTIONS_TOKEN"]}
             for url in action_urls + [f"http://127.0.0.1:{topology.topo.actions_lb_port}"]:
-                async with s.get(f"{url}/actions") as r:
+                async with s.get(f"{url}/actions", headers=auth) as r:
                     assert r.status == 200 and any(a.get("name") for a in await r.json()), url
+                # Only Rasa, holding the shared secret, may call them.
+                async with s.get(f"{url}/actions") as r:
+                    assert r.status == 401, url
             async with s.get(f"{topology.public}/actions") as r:
                 body = await r.text()
                 assert r.status != 200 or '"name"' not in body, body[:300]

@@ -3,8 +3,11 @@ on Rasa's REST channel."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import time
 import uuid
+from pathlib import Path
 from typing import List, Optional
 
 import aiohttp
@@ -64,3 +67,27 @@ async def eventually(check, timeout: float = 60, interval: float = 1.0):
             return value
         await asyncio.sleep(interval)
     return value
+
+
+@contextlib.asynccontextmanager
+async def editor_console(db_url: str, tmp_path, monkeypatch, users, password: str):
+    """The real console app on a free port (no Rasa behind it) over a temporary copy of knowledge/, with editor
+    accounts ``users``; yields (base URL, knowledge directory)."""
+    from aiohttp.test_utils import TestServer
+
+    from bot.console.app import create_app
+    from bot.settings import Settings
+
+    kdir = tmp_path / "knowledge"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "knowledge", kdir)
+    monkeypatch.setenv("HUIMIN_KNOWLEDGE_DIR", str(kdir))
+    for name in users:
+        await auth.create_user(name, "editor", password, db_url)
+    settings = Settings(database_url=db_url, rasa_url="http://127.0.0.1:9", rasa_token="t",
+                        secret_key="test-secret", knowledge_dir=kdir)
+    server = TestServer(create_app(settings, watch_interval=0), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), kdir
+    finally:
+        await server.close()

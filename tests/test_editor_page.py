@@ -3,36 +3,21 @@ temporary copy of knowledge/: log in, open a programme, change an answer, watch 
 change in the entry's history; a bad value shows its problem next to the field. Screenshots in tests/artifacts/."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-from aiohttp.test_utils import TestServer
 
-from bot.console import auth
-from bot.console.app import create_app
 from bot.editor.service import EditorService
-from bot.settings import Settings
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
+from tests.editor_helpers import editor_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "page-password-1"
 NEW_TEXT = "带上身份证、户口簿和银行卡（页面测试）。"
 
 
 @pytest.fixture
 async def console(db_url, tmp_path, monkeypatch):
-    kdir = tmp_path / "knowledge"
-    shutil.copytree(ROOT / "knowledge", kdir)
-    monkeypatch.setenv("HUIMIN_KNOWLEDGE_DIR", str(kdir))
-    await auth.create_user("page_zhao", "editor", PASSWORD, db_url)
-    settings = Settings(database_url=db_url, rasa_url="http://127.0.0.1:9", rasa_token="t",
-                        secret_key="test-secret", knowledge_dir=kdir)
-    server = TestServer(create_app(settings, watch_interval=0), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/"), kdir, db_url
-    await server.close()
+    async with editor_console(db_url, tmp_path, monkeypatch, ["page_zhao"], PASSWORD) as (url, kdir):
+        yield url, kdir, db_url
 
 
 async def test_editor_changes_an_answer_in_the_browser(console, chromium_path):

@@ -5,37 +5,21 @@ stays on screen; history shows field-level before/after near the top with no res
 labels are not doubled; the id of an existing entry is read-only. Screenshots: tests/artifacts/publishing_*.png."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-from aiohttp.test_utils import TestServer
 
-from bot.console import auth
-from bot.console.app import create_app
-from bot.settings import Settings
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
+from tests.editor_helpers import editor_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "publish-password-1"
 ADDED = "（发布测试新加的一句）"
 
 
 @pytest.fixture
 async def console(db_url, tmp_path, monkeypatch):
-    kdir = tmp_path / "knowledge"
-    shutil.copytree(ROOT / "knowledge", kdir)
-    monkeypatch.setenv("HUIMIN_KNOWLEDGE_DIR", str(kdir))
     monkeypatch.setenv("HUIMIN_EDITOR_TWO_PERSON_REVIEW", "1")
-    for name in ("pub_zhao", "pub_qian"):
-        await auth.create_user(name, "editor", PASSWORD, db_url)
-    settings = Settings(database_url=db_url, rasa_url="http://127.0.0.1:9", rasa_token="t",
-                        secret_key="test-secret", knowledge_dir=kdir)
-    server = TestServer(create_app(settings, watch_interval=0), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/"), kdir
-    await server.close()
+    async with editor_console(db_url, tmp_path, monkeypatch, ["pub_zhao", "pub_qian"], PASSWORD) as served:
+        yield served
 
 
 async def _login(browser, url, name):

@@ -97,17 +97,23 @@ async def test_unanswered_messages_grouped_acted_on_and_replayed(stack, chromium
         await editor.close()
 
 
+async def _logged_in_page(p, chromium_path, stack, editor):
+    """Chromium with the editor's console session (its cookies), and a page in it."""
+    browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    for c in editor.http.cookie_jar:
+        await context.add_cookies([{"name": c.key, "value": c.value, "url": stack.console_url}])
+    page = await context.new_page()
+    page.set_default_timeout(60000)
+    return browser, page
+
+
 async def _browser_page(stack, editor, chromium_path, group_id, answered, total, has_masked):
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-        for c in editor.http.cookie_jar:
-            await context.add_cookies([{"name": c.key, "value": c.value, "url": stack.console_url}])
-        page = await context.new_page()
-        page.set_default_timeout(60000)
+        browser, page = await _logged_in_page(p, chromium_path, stack, editor)
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
@@ -188,12 +194,7 @@ async def _editor_shows_feedback(stack, editor, chromium_path):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-        for c in editor.http.cookie_jar:
-            await context.add_cookies([{"name": c.key, "value": c.value, "url": stack.console_url}])
-        page = await context.new_page()
-        page.set_default_timeout(60000)
+        browser, page = await _logged_in_page(p, chromium_path, stack, editor)
         try:
             await page.goto(stack.console_url + "/editor?kind=program&id=dibao")
             await page.wait_for_selector("#entry-feedback:visible")

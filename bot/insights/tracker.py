@@ -144,8 +144,17 @@ class TrackerReader:
             self._engine.dispose()
             self._engine = None
 
-    @staticmethod
-    def _rows(rows) -> List[Event]:
+    def _select(self, where: str, order: str, params: dict) -> List[Event]:
+        """Events matching ``where`` (SQL on the ``events`` table), in ``order``; none without a tracker store."""
+        engine = self.engine()
+        if engine is None:
+            return []
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("events"):
+                return []
+            rows = conn.execute(sa.text(
+                f"SELECT id, sender_id, type_name, action_name, data FROM events WHERE {where} "
+                f"ORDER BY {order} LIMIT :limit"), params).fetchall()
         out = []
         for r in rows:
             try:
@@ -157,16 +166,7 @@ class TrackerReader:
 
     def events_after(self, last_id: int, limit: int = 5000) -> List[Event]:
         """Events with id > last_id, oldest first, cut at a turn boundary (never half a conversation's turn)."""
-        engine = self.engine()
-        if engine is None:
-            return []
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("events"):
-                return []
-            rows = conn.execute(sa.text(
-                "SELECT id, sender_id, type_name, action_name, data FROM events WHERE id > :last "
-                "ORDER BY id LIMIT :limit"), {"last": last_id, "limit": limit}).fetchall()
-        events = self._rows(rows)
+        events = self._select("id > :last", "id", {"last": last_id, "limit": limit})
         if len(events) == limit:
             # A full page may end inside a turn: leave the last message and what follows it for the next read.
             last_user = max((e.id for e in events if e.type_name == "user"), default=None)
@@ -176,25 +176,4 @@ class TrackerReader:
 
     def conversation_tail(self, sender_id: str, limit: int = 80) -> List[Event]:
         """The newest events of one conversation, oldest first."""
-        engine = self.engine()
-        if engine is None:
-            return []
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("events"):
-                return []
-            rows = conn.execute(sa.text(
-                "SELECT id, sender_id, type_name, action_name, data FROM events WHERE sender_id = :s "
-                "ORDER BY id DESC LIMIT :limit"), {"s": sender_id, "limit": limit}).fetchall()
-        return list(reversed(self._rows(rows)))
-
-    def conversation_range(self, sender_id: str, first_id: int, limit: int = 200) -> List[Event]:
-        """One conversation's events from ``first_id`` on, oldest first."""
-        engine = self.engine()
-        if engine is None:
-            return []
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT id, sender_id, type_name, action_name, data FROM events WHERE sender_id = :s "
-                "AND id >= :first ORDER BY id LIMIT :limit"),
-                {"s": sender_id, "first": first_id, "limit": limit}).fetchall()
-        return self._rows(rows)
+        return list(reversed(self._select("sender_id = :s", "id DESC", {"s": sender_id, "limit": limit})))

@@ -83,6 +83,15 @@ async def test_unanswered_messages_grouped_acted_on_and_replayed(stack, chromium
         tasks = (await editor.call("GET", "/api/insights/tasks"))["tasks"]
         assert tasks[0]["title"] == "补一条说明（测试）" and tasks[0]["group_id"] == other["id"]
 
+        # Sorting by recency puts the newest group first; the week filter keeps only that week's messages.
+        recent = (await editor.call("GET", "/api/insights/groups?sort=recent"))["groups"]
+        assert recent[0]["id"] == other["id"]
+        week = (await editor.call("GET", "/api/insights/overview"))["weeks_available"][0]
+        in_week = (await editor.call("GET", f"/api/insights/groups?week={week}"))["groups"]
+        assert {group["id"], other["id"]} <= {g["id"] for g in in_week}
+        assert (await editor.call("GET", "/api/insights/groups?week=1999-W01"))["groups"] == []
+        await editor.call("GET", "/api/insights/groups?sort=alphabet", expect=400)
+
         # Malformed requests are 4xx with a reason.
         bad = await editor.call("POST", f"/api/insights/groups/{group['id']}/action", {"action": "delete"},
                                 expect=400)
@@ -206,3 +215,54 @@ async def _editor_shows_feedback(stack, editor, chromium_path):
             await page.screenshot(path=str(ARTIFACTS / "insights_editor_feedback.png"))
         finally:
             await browser.close()
+
+
+async def test_a_finished_retraining_replays_acted_on_groups(stack):
+    """What the console does once a training run's model is served (``Trainer.on_model_loaded``): the groups
+    acted on are replayed on that model, against the real Rasa server, without anyone pressing a button."""
+    from bot.console.app import create_app
+    from bot.db import session_scope
+    from bot.insights.models import Group
+    from bot.settings import get_settings
+
+    editor = await Editor.login(stack)
+    try:
+        await ask(stack.rasa_url, "火星上能种土豆吗", sender="insights-" + uuid.uuid4().hex[:10])
+        await editor.call("GET", "/api/insights/overview?refresh=1")
+        [group] = [g for g in (await editor.call("GET", "/api/insights/groups"))["groups"]
+                   if "火星上能种土豆吗" in g["samples"]]
+        if group["action"] != "examples":
+            await editor.call("POST", f"/api/insights/groups/{group['id']}/action",
+                              {"action": "examples", "entry": "program:dibao", "aspect": "materials",
+                               "texts": ["火星上能种土豆吗"]})
+    finally:
+        await editor.close()
+    # As if the last replay had run on the model before the retraining.
+    async with session_scope(stack.database_url) as s:
+        (await s.get(Group, group["id"])).replay_model = "models/huimin-before-retraining.tar.gz"
+    app = create_app(get_settings(), watch_interval=0)
+    callbacks = app["editor_trainer"].on_model_loaded
+    assert len(callbacks) == 1
+    status = await _status(stack)
+    await callbacks[0](status["model_file"])
+    await app["rasa"].close()
+    async with session_scope(stack.database_url) as s:
+        row = await s.get(Group, group["id"])
+        texts = [t for t in (await _group_texts(s, group["id"]))]
+    assert row.replay_model == status["model_file"]
+    expected = sum([(await _parse(stack, t))["intent"]["name"] != "nlu_fallback" for t in texts])
+    assert (row.replay_total, row.replay_answered) == (len(texts), expected)
+
+
+async def _status(stack) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.rasa_url}/status", params={"token": stack.token}) as r:
+            return await r.json()
+
+
+async def _group_texts(session, group_id):
+    import sqlalchemy as sa
+
+    from bot.insights.models import Message
+    return (await session.execute(sa.select(Message.text).where(Message.group_id == group_id)
+                                  .order_by(Message.id))).scalars().all()

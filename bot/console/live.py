@@ -11,7 +11,11 @@ from typing import Any, Set
 
 from aiohttp import web
 
-from bot.console.auth import require_role
+from bot.console.auth import load_session, require_role
+
+# How often an open stream re-checks its login session: after logout (or expiry) it ends within this time.
+RECHECK_SECONDS = 5
+KEEPALIVE_SECONDS = 15
 
 
 class Hub:
@@ -47,13 +51,26 @@ async def events(request: web.Request) -> web.StreamResponse:
                                        "X-Accel-Buffering": "no"})
     await resp.prepare(request)
     q = hub.subscribe()
+    loop = asyncio.get_running_loop()
+    session_id = request["user"].session_id
     try:
         await resp.write(b"retry: 2000\n\n" + _frame("status", request.app["status"]))
+        checked = quiet = loop.time()
         while True:
             try:
-                kind, data = await asyncio.wait_for(q.get(), timeout=15)
+                kind, data = await asyncio.wait_for(q.get(), timeout=RECHECK_SECONDS)
                 await resp.write(_frame(kind, data))
             except asyncio.TimeoutError:
+                pass
+            now = loop.time()
+            if now - checked >= RECHECK_SECONDS:
+                checked = now
+                if await load_session(session_id, request.app["db_url"]) is None:
+                    # Logged out (or expired) elsewhere: nothing more for this browser; it goes to the login page.
+                    await resp.write(_frame("logout", {}))
+                    break
+            if now - quiet >= KEEPALIVE_SECONDS:
+                quiet = now
                 await resp.write(b": keep-alive\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass

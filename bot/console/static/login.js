@@ -7,8 +7,13 @@
     if (d.user) { location.href = nextPage(); }
   });
   function nextPage() {
+    // Resolved the way the browser will resolve it ("/\\evil.com" is "//evil.com"): only our own origin.
     var n = new URLSearchParams(location.search).get("next") || "/staff";
-    return n.startsWith("/") && !n.startsWith("//") ? n : "/staff";
+    try {
+      var u = new URL(n, location.origin);
+      if (u.origin === location.origin && n.charAt(0) === "/") { return u.pathname + u.search + u.hash; }
+    } catch (e) { /* not a URL at all */ }
+    return "/staff";
   }
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();

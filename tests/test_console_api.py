@@ -362,15 +362,21 @@ async def test_applications_upload_search_and_history(console, db_url):
     from bot.settings import ROOT
 
     wang = await logged_in(console[1], "wang")
+    # Importing needs the importer role (or admin): staff may search, not overwrite records.
+    boss = await logged_in(console[1], "boss")
     bad = FormData()
     bad.add_field("file", "application_no,program\nX,Y\n".encode(), filename="bad.csv", content_type="text/csv")
     resp = await wang.post("/api/applications/import", data=bad, headers={"X-CSRF-Token": wang.csrf})
+    assert resp.status == 403
+    bad = FormData()
+    bad.add_field("file", "application_no,program\nX,Y\n".encode(), filename="bad.csv", content_type="text/csv")
+    resp = await boss.post("/api/applications/import", data=bad, headers={"X-CSRF-Token": boss.csrf})
     assert resp.status == 400 and (await resp.json())["error"] == "unreadable_file"
 
     csv_bytes = (ROOT / "bot/applications/demo/applications_demo.csv").read_bytes()
     form = FormData()
     form.add_field("file", csv_bytes, filename="demo.csv", content_type="text/csv")
-    resp = await wang.post("/api/applications/import", data=form, headers={"X-CSRF-Token": wang.csrf})
+    resp = await boss.post("/api/applications/import", data=form, headers={"X-CSRF-Token": boss.csrf})
     body = await resp.json()
     assert resp.status == 200 and body["imported"] and body["created"] >= 2, body
 

@@ -5,7 +5,8 @@ import sqlalchemy as sa
 
 from bot.db import Base
 
-ROLES = ("staff", "editor", "admin")
+# "importer" may upload application records (verification factors included) and nothing else; admin may too.
+ROLES = ("staff", "editor", "importer", "admin")
 
 
 class User(Base):

@@ -11,7 +11,7 @@ from aiohttp import web
 # app["openapi_bodies"].
 BODIES: Dict[str, Dict[str, Any]] = {
     "POST /api/auth/login": {"username": "string", "password": "string"},
-    "POST /api/admin/users": {"username": "string", "role": "staff|editor|admin", "password": "string"},
+    "POST /api/admin/users": {"username": "string", "role": "staff|editor|importer|admin", "password": "string"},
     "POST /api/tickets/{ticket_id}/transfer": {"to": "string (a colleague's user name)"},
     "POST /api/tickets/{ticket_id}/messages": {"text": "string (max 1000)"},
     "POST /api/tickets/{ticket_id}/close": {"outcome": "string (required)"},

@@ -1,7 +1,8 @@
 """Staff pages and API over the other capabilities' records: bookings (list, filter, cancel with a reason
 — the resident is told) and application records (CSV upload with the importer's validation and report,
 search by number, status history). Also supplies the resident's records to the handoff conversation view.
-Personal details are masked; revealing a booking's name and address is recorded in the audit log."""
+Personal details are masked; revealing a booking's name and address and every application look-up are recorded
+in the audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -147,6 +148,9 @@ async def application_show(request: web.Request) -> web.Response:
     from bot.applications.records import get_application, history
     number = canonical_application_no(request.match_info["number"])
     record = await get_application(number, request.app["db_url"]) if number else None
+    # Every look-up is recorded, found or not: who searched which number, and when.
+    await audit(request["user"].name, "application_viewed", f"application:{(number or '?')[:40]}",
+                "found" if record else "not found", request.app["db_url"])
     if record is None:
         raise ApiError(404, "not_found", "没有这个申请编号")
     changes = await history(record.id, request.app["db_url"])
@@ -155,9 +159,10 @@ async def application_show(request: web.Request) -> web.Response:
          "recorded_at": c.recorded_at.isoformat(), "source": c.source} for c in changes]})
 
 
-@require_role("staff")
+@require_role("importer")
 async def application_import(request: web.Request) -> web.Response:
-    """Upload a CSV of application records (multipart field ``file``; ``skip_invalid`` optional)."""
+    """Upload a CSV of application records (multipart field ``file``; ``skip_invalid`` optional). Role importer
+    (or admin): the records carry the verification factors, so ordinary staff accounts may not overwrite them."""
     from bot.applications.importer import ImportFileError, import_csv
     if not request.content_type.startswith("multipart/"):
         raise ApiError(415, "unsupported_media_type", "请用表单上传 CSV 文件（字段名 file）")

@@ -16,6 +16,7 @@ appended, anything else (deleted, rewritten, a new session) reads the session ag
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections import OrderedDict
@@ -277,6 +278,8 @@ class HuiminTrackerStore(SQLTrackerStore):
             session.commit()
         if not rows:
             return
+        if tracker.is_paused():
+            await _keep_callback_numbers(tracker, stored)
         if (entry is None or self.cache.get(sender_id) is not entry
                 or any(d.get("event") == SessionStarted.type_name for d in new)):
             self.cache.drop(sender_id)  # a new session: the next read asks the database
@@ -290,3 +293,17 @@ class HuiminTrackerStore(SQLTrackerStore):
         """An event broker (none by default) gets the same redacted events as the database."""
         for data in redacted_event_dicts(new_events):
             event_broker.publish({"sender_id": sender_id, **data})
+
+
+async def _keep_callback_numbers(tracker: DialogueStateTracker, stored: int) -> None:
+    """A paused conversation is with a person: a mobile number the resident types there is a call-back number,
+    kept encrypted for staff (bot/handoff/callbacks.py) — the events above have it masked."""
+    texts = [e.text for e in list(tracker.events)[stored:] if isinstance(e, UserUttered) and e.text]
+    if not texts:
+        return
+    try:
+        from bot.handoff import callbacks
+
+        await callbacks.keep(tracker.sender_id, texts)
+    except Exception as exc:  # never lose the conversation over it; staff still see the masked number
+        logging.getLogger(__name__).warning("call-back number not kept: %s", type(exc).__name__)

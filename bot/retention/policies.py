@@ -80,6 +80,10 @@ POLICIES: Tuple[Policy, ...] = (
     Policy("insights messages", "insights_messages", "at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
     Policy("insights groups", "insights_groups", "last_seen", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
     Policy("insights feedback", "insights_feedback", "created_at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
+    # Call-back numbers residents left for staff (encrypted, bot/handoff/callbacks.py): only until called back.
+    Policy("call-back numbers", "handoff_callbacks", "created_at", "HUIMIN_RETENTION_CALLBACK_DAYS", 30),
+    # Failed console logins per account and address (lock-outs): stale rows.
+    Policy("console login failures", "console_login_failures", "updated_at", "HUIMIN_RETENTION_SESSION_DAYS", 30),
     # Console login sessions long idle (logins are audited separately).
     Policy("console sessions", "console_sessions", "last_seen_at", "HUIMIN_RETENTION_SESSION_DAYS", 30),
 )

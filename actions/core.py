@@ -32,6 +32,12 @@ class ActionDefaultFallback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        # Read the message again from the knowledge base before admitting a miss (actions/understanding.py).
+        from actions.understanding import second_look
+
+        events = second_look(dispatcher, tracker, domain)
+        if events is not None:
+            return events + [SlotSet(FALLBACK_COUNT_SLOT, 0.0)]
         misses = misses_so_far(tracker) + 1
         if misses >= OFFER_HUMAN_AT:
             dispatcher.utter_message(response="utter_offer_human")

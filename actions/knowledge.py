@@ -13,8 +13,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from pathlib import Path
+
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
+from bot.understanding import replies
+from bot.understanding.context import reading_for, service_names
+from bot.understanding.lexicon import first_positions, load_lexicon
+from bot.understanding.reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,10 @@ def entity_values(tracker: Tracker, entity: str) -> List[str]:
     return [v for v in tracker.get_latest_entity_values(entity) if isinstance(v, str) and v]
 
 
+def _values(entities: List[Dict[str, Any]], entity: str) -> List[str]:
+    return [e["value"] for e in entities if e.get("entity") == entity and isinstance(e.get("value"), str) and e["value"]]
+
+
 def resolve_program(kb: KnowledgeBase, value: Optional[str]) -> Optional[str]:
     """Entity values are programme ids; a name or alias (e.g. typed into a payload) is accepted too."""
     if not value:
@@ -91,9 +101,11 @@ def fresh_pending_aspect(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def _locality_for(kb: KnowledgeBase, tracker: Tracker) -> Tuple[Optional[str], bool]:
+def _locality_for(kb: KnowledgeBase, tracker: Tracker, entities: Optional[List[Dict[str, Any]]] = None
+                  ) -> Tuple[Optional[str], bool]:
     """(locality id, whether it was named in this message). The deployment's HUIMIN_LOCALITY is the default."""
-    for value in entity_values(tracker, "locality"):
+    named = _values(entities, "locality") if entities is not None else entity_values(tracker, "locality")
+    for value in named:
         loc = resolve_locality(kb, value)
         if loc:
             return loc, True
@@ -105,21 +117,116 @@ def _locality_for(kb: KnowledgeBase, tracker: Tracker) -> Tuple[Optional[str], b
     return resolve_locality(kb, get_settings().locality), False
 
 
-def named_service_item(kb: KnowledgeBase, tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
+def named_service_item(kb: KnowledgeBase, tracker: Tracker, entities: Optional[List[Dict[str, Any]]] = None
+                       ) -> Tuple[Optional[str], Optional[str]]:
     """(service-list item id, the programme it stands for) of the first item named in this message."""
-    for value in entity_values(tracker, "service_item"):
+    named = _values(entities, "service_item") if entities is not None else entity_values(tracker, "service_item")
+    for value in named:
         item = kb.service_list.items.get(value) or kb.find_service_item(value)
         if item is not None:
             return item.id, (item.program if item.program in kb.programs else None)
     return None, None
 
 
-def _send(dispatcher: CollectingDispatcher, answer: answers.Answer) -> None:
+def send(dispatcher: CollectingDispatcher, answer: answers.Answer) -> None:
     dispatcher.utter_message(**answer.as_message())
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Actions
+
+def _clear_pending(tracker: Tracker) -> List[EventType]:
+    return [SlotSet("pending_aspect", None)] if tracker.get_slot("pending_aspect") else []
+
+
+def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, intent: Optional[str],
+                   entities: List[Dict[str, Any]], reading: Optional[Reading] = None) -> List[EventType]:
+    """Answers one message understood as ``intent`` with ``entities``; the second reading of its text supplies what
+    the classifier missed: a programme named as a homophone or typo, a second question, a situation, a place we
+    have no local rules for, two programmes asked together."""
+    if reading is None:
+        reading = reading_for(kb, (tracker.latest_message or {}).get("text"), entities)
+    lex = load_lexicon(Path(kb.directory))
+    locality_id, locality_named = _locality_for(kb, tracker, entities)
+    if not locality_named:
+        loc = next((l for l in reading.localities if l in kb.localities), None)
+        if loc:
+            locality_id, locality_named = loc, True
+    named = _values(entities, "program")
+    program_named = next((p for p in (resolve_program(kb, v) for v in named + reading.programs) if p), None)
+    pending = fresh_pending_aspect(tracker)
+    slot_program = resolve_program(kb, tracker.get_slot("program"))
+
+    if named and program_named is None:
+        dispatcher.utter_message(response="utter_program_unknown")
+        return _clear_pending(tracker)
+
+    programs = [p for p in dict.fromkeys(resolve_program(kb, v) for v in named + reading.programs) if p]
+    if len(programs) >= 2 and first_positions(reading.text, lex.together):
+        combined = replies.combine(kb, lex, programs[0], programs[1])
+        if combined is not None:
+            send(dispatcher, combined)
+            return [SlotSet("program", programs[0])] + _clear_pending(tracker)
+
+    if program_named is None and not named:
+        item_id, item_program = named_service_item(kb, tracker, entities)
+        if item_program:
+            program_named = item_program
+        elif item_id:
+            send(dispatcher, answers.render_service_list(kb, item_id, locality_id))
+            return _clear_pending(tracker)
+        elif kb.mentions_service_list((tracker.latest_message or {}).get("text")):
+            send(dispatcher, answers.render_service_list(kb, None, locality_id))
+            return _clear_pending(tracker)
+        elif reading.referral is not None:
+            # 医保报销, 养老金调整 …: another office's business, whatever aspect the classifier heard.
+            send(dispatcher, replies.referral(lex, reading.referral))
+            return _clear_pending(tracker)
+        elif reading.situations and not (slot_program and reading.aspects):
+            # A life situation, no programme named: name the ones that fit instead of a programme picker.
+            send(dispatcher, replies.recommend(kb, lex, reading.situations, service_names(kb.directory)))
+            return _clear_pending(tracker)
+
+    aspect = kb.aspect_for_intent(intent)
+    cued = [a for a in reading.aspects if a in kb.aspects]
+    if cued and aspect not in cued and intent != INFORM:
+        # The words of the question (多少钱, 去哪办) are more precise than the classifier's guess between aspects.
+        aspect = cued[0]
+    if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
+        # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.
+        aspect = pending
+    elif intent == INFORM or aspect is None:
+        if cued:
+            aspect = cued[0]
+        elif program_named and not (reading.follow_up and tracker.get_slot("aspect")):
+            aspect = OVERVIEW
+        elif (locality_named or reading.places or reading.follow_up) and tracker.get_slot("program"):
+            # "高龄津贴多少钱" → "那广州呢？" / "低保呢？": the same question for another place or programme.
+            aspect = tracker.get_slot("aspect") or OVERVIEW
+        else:
+            aspect = pending or OVERVIEW
+
+    program_id = program_named or slot_program
+    if program_id is None:
+        send(dispatcher, answers.render_clarify_program(kb, aspect, locality_id))
+        return [SlotSet("pending_aspect", aspect)]
+
+    said = (tracker.latest_message or {}).get("text")
+    answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
+    if reading.places and not locality_named:
+        # "那成都呢": never the national text again as if it answered — say plainly that no local rule is recorded.
+        answer = answers.Answer(text=replies.no_local_rule(lex, reading.places[0]) + "\n" + answer.text,
+                                buttons=answer.buttons, program_id=answer.program_id, aspect=answer.aspect,
+                                locality_id=answer.locality_id, verified=answer.verified)
+    second = next((a for a in cued if a != aspect), None)
+    if second and aspect != OVERVIEW:
+        answer = replies.offer_second_question(kb, lex, answer, program_id, second, locality_id)
+    send(dispatcher, answer)
+    events: List[EventType] = [SlotSet("program", program_id), SlotSet("aspect", aspect)]
+    if locality_named:
+        events.append(SlotSet("locality", locality_id))
+    return events + _clear_pending(tracker)
+
 
 class ActionAnswerKnowledge(Action):
     """Answers ask_overview … ask_handler, and a bare programme/place name (``inform``)."""
@@ -132,55 +239,9 @@ class ActionAnswerKnowledge(Action):
         kb = current_knowledge(dispatcher)
         if kb is None:
             return []
-        intent = latest_intent(tracker)
-        locality_id, locality_named = _locality_for(kb, tracker)
-        named = entity_values(tracker, "program")
-        program_named = next((p for p in (resolve_program(kb, v) for v in named) if p), None)
-        pending = fresh_pending_aspect(tracker)
+        entities = list((tracker.latest_message or {}).get("entities") or [])
+        return answer_message(dispatcher, tracker, kb, latest_intent(tracker), entities)
 
-        if named and program_named is None:
-            dispatcher.utter_message(response="utter_program_unknown")
-            return self._clear_pending(tracker)
-
-        if program_named is None and not named:
-            item_id, item_program = named_service_item(kb, tracker)
-            if item_program:
-                program_named = item_program
-            elif item_id:
-                _send(dispatcher, answers.render_service_list(kb, item_id, locality_id))
-                return self._clear_pending(tracker)
-            elif kb.mentions_service_list((tracker.latest_message or {}).get("text")):
-                _send(dispatcher, answers.render_service_list(kb, None, locality_id))
-                return self._clear_pending(tracker)
-
-        aspect = kb.aspect_for_intent(intent)
-        if pending and program_named and (intent == INFORM or aspect == OVERVIEW):
-            # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.
-            aspect = pending
-        elif intent == INFORM or aspect is None:
-            if program_named:
-                aspect = OVERVIEW
-            elif locality_named and tracker.get_slot("program"):
-                # "高龄津贴多少钱" → "那广州呢？": the same question for another place.
-                aspect = tracker.get_slot("aspect") or OVERVIEW
-            else:
-                aspect = pending or OVERVIEW
-
-        program_id = program_named or resolve_program(kb, tracker.get_slot("program"))
-        if program_id is None:
-            _send(dispatcher, answers.render_clarify_program(kb, aspect, locality_id))
-            return [SlotSet("pending_aspect", aspect)]
-
-        said = (tracker.latest_message or {}).get("text")
-        _send(dispatcher, answers.render_answer(kb, program_id, aspect, locality_id, said=said))
-        events: List[EventType] = [SlotSet("program", program_id), SlotSet("aspect", aspect)]
-        if locality_named:
-            events.append(SlotSet("locality", locality_id))
-        return events + self._clear_pending(tracker)
-
-    @staticmethod
-    def _clear_pending(tracker: Tracker) -> List[EventType]:
-        return [SlotSet("pending_aspect", None)] if tracker.get_slot("pending_aspect") else []
 
 
 class ActionAnswerServiceList(Action):
@@ -196,5 +257,5 @@ class ActionAnswerServiceList(Action):
             return []
         locality_id, _ = _locality_for(kb, tracker)
         item_id, _ = named_service_item(kb, tracker)
-        _send(dispatcher, answers.render_service_list(kb, item_id, locality_id))
+        send(dispatcher, answers.render_service_list(kb, item_id, locality_id))
         return []

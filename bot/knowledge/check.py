@@ -18,7 +18,7 @@ from bot.knowledge.schema import Problem
 logger = logging.getLogger(__name__)
 
 EXTRA_CHECKS: List[str] = ["bot.booking.catalogue:check", "bot.applications.status_text:kb_check",
-                           "bot.knowledge.operational:check"]
+                           "bot.knowledge.operational:check", "bot.understanding.lexicon:check"]
 
 
 def _resolve(dotted: str) -> Optional[Callable]:

@@ -278,7 +278,7 @@ def check_aspect_texts(fc: FileChecker, node: CommentedMap, aspect_ids: Sequence
 # One document at a time
 
 PROGRAM_KEYS = ("id", "kind", "name", "short_name", "aliases", "summary", "aspects", "members", "redirect",
-                "related", "example_questions", "sources", "review")
+                "related", "example_questions", "sources", "review", "situations")
 # An entry with an end date (a policy run for a fixed period): see check_valid_until.
 PROGRAM_KEYS = PROGRAM_KEYS + ("valid_until",)
 

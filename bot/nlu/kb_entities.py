@@ -40,6 +40,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.textnorm import normalize
+from bot.understanding.reading import MAX_CHARS as SOUND_MAX_CHARS, SOUND_ENTITIES
+from bot.understanding.sounds import SoundIndex
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +145,7 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         self._model_storage = model_storage
         self._resource = resource
         self._index = PhraseIndex(phrases or [])
+        self._sounds = SoundIndex(phrases or [])
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -152,6 +155,7 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
     def train(self, training_data: TrainingData) -> Resource:
         phrases = load_phrases(self._config["phrases_path"])
         self._index = PhraseIndex(phrases)
+        self._sounds = SoundIndex(phrases)
         with self._model_storage.write_to(self._resource) as directory:
             with open(directory / self.PHRASES_FILE, "w", encoding="utf-8") as fh:
                 json.dump(phrases, fh, ensure_ascii=False)
@@ -171,10 +175,14 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
         return cls(config, model_storage, resource, phrases)
 
     def extract(self, text: str) -> List[Dict[Text, Any]]:
+        exact = self._index.find(text)
+        # Sound-alike names (高灵津贴, 低宝, di bao) where no exact name was found (bot/understanding/sounds.py).
+        sounded = [m for m in self._sounds.find(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES
+                   and all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
         return [
             {ENTITY_ATTRIBUTE_TYPE: entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: end,
              ENTITY_ATTRIBUTE_VALUE: value}
-            for start, end, entity, value in self._index.find(text)
+            for start, end, entity, value in sorted(exact + sounded)
         ]
 
     def process(self, messages: List[Message]) -> List[Message]:

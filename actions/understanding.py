@@ -1,0 +1,148 @@
+"""The second reading in the conversation: when the classifier is unsure, out of scope or alarmed, read the message
+again from the knowledge base (``bot.understanding``) and either answer it here or re-read it as the intent it
+really is, so the ordinary rules and forms take it from there.
+
+Re-reading is Rasa's own clarification mechanism (the two-stage fallback does the same): the misread user event
+is reverted and the same text is logged again with the intent it was understood as. A re-read message carries
+``second_reading`` in its parse data and is never re-read again.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUttered, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.knowledge import answer_message, current_knowledge, send
+from bot.knowledge.loader import KnowledgeBase
+from bot.understanding import replies
+from bot.understanding.context import reading_of, service_names, warm_up
+from bot.understanding.lexicon import load_lexicon
+from bot.understanding.reading import Reading
+
+logger = logging.getLogger(__name__)
+# The action server imports this module when it starts: load the dictionaries now, not on a resident's message.
+warm_up()
+
+REREAD_MARK = "second_reading"
+# Slots filled from the entities of a re-read message (action_extract_slots ran on the misread one).
+ENTITY_SLOTS = {"service": "service", "application_no": "application_no", "program": "program"}
+ANSWERED_HERE = {"ask_overview", "ask_eligibility", "ask_benefits", "ask_amount", "ask_materials", "ask_apply",
+                 "ask_duration", "ask_handler", "inform", "describe_situation", "out_of_scope"}
+
+
+def already_reread(tracker: Tracker) -> bool:
+    return bool((tracker.latest_message or {}).get(REREAD_MARK))
+
+
+def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict[str, Any]) -> List[EventType]:
+    """Events that replace the latest user message by the same text understood as ``intent``."""
+    message = dict(tracker.latest_message or {})
+    text = message.get("text") or ""
+    found = [e for e in message.get("entities") or [] if e.get("entity") not in entities]
+    found += [{"entity": k, "value": v, "extractor": "second_reading"} for k, v in entities.items()]
+    parse = {"text": text, "intent": {"name": intent, "confidence": 1.0},
+             "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": found, REREAD_MARK: True}
+    slots = set((domain or {}).get("slots", {}) or {})
+    events: List[EventType] = [UserUtteranceReverted(), ActionExecuted("action_listen"),
+                               UserUttered(text, parse_data=parse, input_channel=tracker.get_latest_input_channel())]
+    events += [SlotSet(slot, entities[name]) for name, slot in ENTITY_SLOTS.items() if name in entities and slot in slots]
+    return events
+
+
+def answer_here(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, reading: Reading,
+                intent: str, entities: Dict[str, Any]) -> List[EventType]:
+    """Answers a reading whose intent needs no form or hand-over: knowledge, a situation, a referral."""
+    lex = load_lexicon(kb.directory)
+    if intent == "describe_situation":
+        send(dispatcher, replies.recommend(kb, lex, reading.situations, service_names(kb.directory)))
+        return []
+    if intent == "out_of_scope":
+        if reading.referral is not None:
+            send(dispatcher, replies.referral(lex, reading.referral))
+        else:
+            dispatcher.utter_message(response="utter_out_of_scope")
+        return []
+    ents = [{"entity": k, "value": v} for k, v in entities.items()]
+    return answer_message(dispatcher, tracker, kb, intent, ents, reading)
+
+
+def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any],
+                answer: bool = True) -> Optional[List[EventType]]:
+    """Events for a message read again, or None when the second reading recognises nothing in it either.
+    With ``answer`` False every recognised message is re-read rather than answered here."""
+    if already_reread(tracker):
+        return None
+    kb = current_knowledge(dispatcher)
+    if kb is None:
+        return []
+    reading = reading_of(kb, tracker)
+    decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
+    if decision is None:
+        return None
+    intent, entities = decision
+    logger.info("second reading: %s %s", intent, sorted(entities))
+    if answer and intent in ANSWERED_HERE:
+        return answer_here(dispatcher, tracker, kb, reading, intent, entities)
+    return reread(tracker, intent, entities, domain)
+
+
+class ActionOutOfScope(Action):
+    """Out of scope — unless a second reading finds what the resident meant; else refer them where we can."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        events = second_look(dispatcher, tracker, domain)
+        if events is None:
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
+        return events
+
+
+class ActionCheckEmergency(Action):
+    """The emergency path is for danger now. Hardship that sounds alarming (a child whose parents are gone, a flooded
+    home, an old man who can no longer cook) is re-read as the situation it is; anything else stays an emergency."""
+
+    def name(self) -> Text:
+        return "action_check_emergency"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if already_reread(tracker):
+            return []
+        kb = current_knowledge(dispatcher)
+        if kb is None:
+            return []
+        reading = reading_of(kb, tracker)
+        if reading.danger:
+            return []
+        decision = reading.intent(has_program_context=False)
+        if decision is None or decision[0] in ("emergency", "out_of_scope", "inform"):
+            return []
+        return reread(tracker, decision[0], decision[1], domain)
+
+
+class ActionRecommend(Action):
+    """A situation described without naming a programme: the one to three programmes or services that fit."""
+
+    def name(self) -> Text:
+        return "action_recommend"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb = current_knowledge(dispatcher)
+        if kb is None:
+            return []
+        reading = reading_of(kb, tracker)
+        if reading.recognised and not reading.situations:
+            intent, entities = reading.intent() or ("ask_overview", {})
+            return answer_here(dispatcher, tracker, kb, reading, intent, entities)
+        send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
+                                           service_names(kb.directory)))
+        return []

@@ -1,0 +1,67 @@
+"""The second reading of one message against the live knowledge base (names, localities, word lists)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+from bot.knowledge.loader import KnowledgeBase
+from bot.nlu.textnorm import normalize
+from bot.understanding.lexicon import load_lexicon
+from bot.understanding.reading import Reading, read
+
+
+_phrases_cache: Dict[Tuple[int, int], Tuple[Any, ...]] = {}
+
+
+def _phrases(kb: KnowledgeBase) -> Tuple[Any, ...]:
+    """The knowledge base's names (as exported for training), recomputed only when the knowledge base or the
+    booking catalogue was reloaded (both stores hand out the same object until a file changes)."""
+    from bot.booking.catalogue import CatalogueError, get_catalogue
+    from bot.knowledge.export import all_phrases
+
+    try:
+        catalogue: Any = get_catalogue(Path(kb.directory))
+    except (CatalogueError, OSError):
+        catalogue = None
+    key = (id(kb), id(catalogue))
+    if key not in _phrases_cache:
+        _phrases_cache.clear()
+        _phrases_cache[key] = (kb, catalogue, tuple(all_phrases(kb)))  # keep both alive so ids stay unique
+    return _phrases_cache[key][2]
+
+
+def reading_for(kb: KnowledgeBase, text: Optional[str], entities: Iterable[Mapping[str, Any]] = ()) -> Reading:
+    names = {normalize(n).lower(): loc.id for loc in kb.localities.values() for n in loc.names}
+    return read(text or "", load_lexicon(Path(kb.directory)), _phrases(kb), entities, names)
+
+
+def reading_of(kb: KnowledgeBase, tracker: Any) -> Reading:
+    """The reading of a rasa-sdk tracker's latest message (duck-typed: bot/ does not import rasa_sdk)."""
+    message = tracker.latest_message or {}
+    return reading_for(kb, message.get("text"), message.get("entities") or [])
+
+
+def service_names(directory: Path) -> Dict[str, str]:
+    """Bookable services' display names (empty when the booking catalogue cannot be read)."""
+    from bot.booking.catalogue import CatalogueError, get_catalogue
+
+    try:
+        return {sid: s.name for sid, s in get_catalogue(Path(directory)).services.items()}
+    except (CatalogueError, OSError):
+        return {}
+
+
+def warm_up(directory: Optional[Path] = None) -> None:
+    """Loads the dictionaries (pinyin, jieba's part-of-speech model) and the knowledge base once, at start-up, so
+    the first resident does not wait seconds for them. A knowledge base that cannot be read is reported later, by
+    the action that needs it."""
+    from bot.knowledge.loader import KnowledgeError, load_knowledge
+
+    if directory is None:
+        from bot.settings import get_settings
+
+        directory = get_settings().knowledge_dir
+    try:
+        reading_for(load_knowledge(Path(directory)), "我妈八十三了 di bao 去哪里办 那成都呢")
+    except (KnowledgeError, OSError):
+        pass

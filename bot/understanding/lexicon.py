@@ -1,0 +1,315 @@
+"""The editors' word lists for understanding residents (``knowledge/understanding.yml``) and the situations each
+programme and service serves (``situations`` in ``knowledge/programs/*.yml`` and ``knowledge/services/*.yml``).
+
+Read live, by modification time, so an editor's change is used by the next message without retraining; checked
+by ``kb check`` (``check``). Pure Python, no Rasa import: the action server, the editor and the checks use it.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from bot.knowledge.schema import Problem, line_of
+from bot.nlu.textnorm import normalize
+
+LEXICON_FILE = "understanding.yml"
+SITUATION_DIRS = (("program", "programs"), ("service", "services"))
+ASPECT_IDS = ("overview", "eligibility", "benefits", "amount", "materials", "apply", "duration", "handler")
+CUE_LISTS = ("human", "distress", "danger", "danger_if_now", "aftermath", "follow_up", "together")
+# Reply frames and the placeholders each may use (kb check reports any other).
+REPLY_FIELDS = {
+    "recommend_intro": set(), "recommend_line": {"name", "why"}, "recommend_outro": set(),
+    "recommend_program_button": {"name"}, "recommend_service_button": {"name"}, "recommend_none": set(),
+    "human_button": set(), "referral": {"topic", "office"}, "referral_more": set(), "no_local_rule": {"place"},
+    "combine_known": {"first", "second", "answer", "source"}, "combine_unknown": {"first", "second"},
+    "combine_button": {"name"}, "second_question": {"aspect_label"},
+}
+
+
+@dataclass(frozen=True)
+class Situation:
+    kind: str            # "program" or "service"
+    entry_id: str
+    why: str             # resident-facing: why this entry may fit
+    when: Tuple[str, ...]  # concept ids that must all be present
+
+
+@dataclass(frozen=True)
+class Referral:
+    topic: str
+    cues: Tuple[str, ...]
+    office: str
+
+
+@dataclass(frozen=True)
+class Combination:
+    programs: Tuple[str, str]
+    answer: str
+    source: str
+
+
+@dataclass
+class Lexicon:
+    concepts: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    ages: Dict[str, int] = field(default_factory=dict)
+    aspect_cues: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    human: Tuple[str, ...] = ()
+    distress: Tuple[str, ...] = ()
+    danger: Tuple[str, ...] = ()
+    danger_if_now: Tuple[str, ...] = ()
+    aftermath: Tuple[str, ...] = ()
+    follow_up: Tuple[str, ...] = ()
+    together: Tuple[str, ...] = ()
+    replies: Dict[str, str] = field(default_factory=dict)
+    combinations: Tuple[Combination, ...] = ()
+    referrals: Tuple[Referral, ...] = ()
+    situations: Tuple[Situation, ...] = ()
+
+
+def _cues(values: Any) -> Tuple[str, ...]:
+    out = []
+    for v in values or ():
+        if isinstance(v, (str, int)) and str(v).strip():
+            n = normalize(str(v)).lower()
+            if n and n not in out:
+                out.append(n)
+    return tuple(out)
+
+
+def _load_yaml(path: Path, problems: List[Problem]) -> Any:
+    try:
+        return YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        problems.append(Problem(str(path), 1, f"无法读取：{exc}"))
+        return None
+
+
+def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
+    lex = Lexicon()
+    path = directory / LEXICON_FILE
+    doc = _load_yaml(path, problems)
+    name = str(path)
+    if doc is None:
+        problems.append(Problem(name, 1, "缺少听懂居民用的词表 understanding.yml"))
+    elif not isinstance(doc, Mapping):
+        problems.append(Problem(name, 1, "应为一个映射（concepts、aspect_cues、human ……）"))
+        doc = None
+    doc = doc or {}
+    known = {"concepts", "ages", "aspect_cues", "referrals", "replies", "combinations", *CUE_LISTS}
+    for key in doc:
+        if key not in known:
+            problems.append(Problem(name, line_of(doc, key), f"未知字段 {key}（允许的字段：{', '.join(sorted(known))}）"))
+    concepts = doc.get("concepts") or {}
+    if not isinstance(concepts, Mapping):
+        problems.append(Problem(name, line_of(doc, "concepts"), "concepts 应为“情况名: [说法, ...]”"))
+        concepts = {}
+    for cid, values in concepts.items():
+        if not isinstance(values, list) or not _cues(values):
+            problems.append(Problem(name, line_of(concepts, cid), f"concepts.{cid} 应为至少一个说法的列表"))
+            continue
+        lex.concepts[str(cid)] = _cues(values)
+    ages = doc.get("ages") or {}
+    for cid, age in (ages.items() if isinstance(ages, Mapping) else ()):
+        if not isinstance(age, int) or not 0 < age < 130:
+            problems.append(Problem(name, line_of(ages, cid), f"ages.{cid} 应为一个岁数"))
+        else:
+            lex.ages[str(cid)] = age
+    aspects = doc.get("aspect_cues") or {}
+    for aid, values in (aspects.items() if isinstance(aspects, Mapping) else ()):
+        if aid not in ASPECT_IDS:
+            problems.append(Problem(name, line_of(aspects, aid), f"aspect_cues.{aid}：没有这个方面（{', '.join(ASPECT_IDS)}）"))
+            continue
+        lex.aspect_cues[str(aid)] = _cues(values)
+    for key in CUE_LISTS:
+        values = doc.get(key)
+        if values is not None and not isinstance(values, list):
+            problems.append(Problem(name, line_of(doc, key), f"{key} 应为说法的列表"))
+            continue
+        setattr(lex, key, _cues(values))
+    referrals = []
+    for i, item in enumerate(doc.get("referrals") or ()):
+        if not isinstance(item, Mapping) or not all(isinstance(item.get(k), (str, list)) for k in ("topic", "cues", "office")):
+            problems.append(Problem(name, line_of(doc.get("referrals"), i), "referrals 每一项要有 topic、cues、office"))
+            continue
+        referrals.append(Referral(str(item["topic"]), _cues(item["cues"]), str(item["office"]).strip()))
+    lex.referrals = tuple(referrals)
+    lex.replies = _replies(name, doc.get("replies"), problems)
+    combos = []
+    for i, item in enumerate(doc.get("combinations") or ()):
+        progs = item.get("programs") if isinstance(item, Mapping) else None
+        if not (isinstance(progs, list) and len(progs) == 2 and all(isinstance(p, str) for p in progs)
+                and isinstance(item.get("answer"), str) and isinstance(item.get("source"), str)
+                and item["source"].strip()):
+            problems.append(Problem(name, line_of(doc.get("combinations"), i),
+                                    "combinations 每一项要有 programs（两个项目）、answer 和 source（来源）"))
+            continue
+        combos.append(Combination((progs[0], progs[1]), item["answer"].strip(), item["source"].strip()))
+    lex.combinations = tuple(combos)
+    lex.situations = tuple(_situations(directory, lex, problems))
+    return lex
+
+
+def _replies(name: str, raw: Any, problems: List[Problem]) -> Dict[str, str]:
+    import string
+
+    out: Dict[str, str] = {}
+    raw = raw if isinstance(raw, Mapping) else {}
+    for key, allowed in REPLY_FIELDS.items():
+        text = raw.get(key)
+        if not isinstance(text, str) or not text.strip():
+            problems.append(Problem(name, line_of(raw, key) if key in raw else 1, f"replies.{key} 缺少回答文字"))
+            continue
+        try:
+            used = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        except ValueError:
+            problems.append(Problem(name, line_of(raw, key), f"replies.{key} 的花括号不配对"))
+            continue
+        if used - allowed:
+            problems.append(Problem(name, line_of(raw, key), f"replies.{key} 里的 {{{'}、{'.join(sorted(used - allowed))}}} "
+                                                            f"不认识（可以用：{'、'.join(sorted(allowed)) or '无'}）"))
+            continue
+        out[key] = text.strip()
+    return out
+
+
+def _situations(directory: Path, lex: Lexicon, problems: List[Problem]) -> List[Situation]:
+    out: List[Situation] = []
+    for kind, sub in SITUATION_DIRS:
+        for path in sorted((directory / sub).glob("*.yml")):
+            if path.name.startswith("_"):
+                continue
+            doc = _load_yaml(path, [])
+            if not isinstance(doc, Mapping) or "situations" not in doc:
+                continue
+            entry_id = str(doc.get("id") or path.stem)
+            seq = doc.get("situations")
+            if not isinstance(seq, list):
+                problems.append(Problem(str(path), line_of(doc, "situations"), "situations 应为列表（why + when）"))
+                continue
+            for i, item in enumerate(seq):
+                line = line_of(seq, i)
+                if not isinstance(item, Mapping) or not isinstance(item.get("why"), str) or not item.get("why").strip():
+                    problems.append(Problem(str(path), line, "situations 每一项要有 why（给居民看的一句话）"))
+                    continue
+                when = item.get("when")
+                if not isinstance(when, list) or not when:
+                    problems.append(Problem(str(path), line, "situations 每一项要有 when（情况名的列表）"))
+                    continue
+                unknown = [str(c) for c in when if str(c) not in lex.concepts and str(c) not in lex.ages]
+                if unknown:
+                    problems.append(Problem(str(path), line, f"situations.when 里的情况名 {'、'.join(unknown)} 在"
+                                                             f" {LEXICON_FILE} 的 concepts 里没有"))
+                    continue
+                out.append(Situation(kind, entry_id, item["why"].strip(), tuple(str(c) for c in when)))
+    return out
+
+
+_cache: Dict[str, Tuple[Tuple, Lexicon]] = {}
+_lock = threading.Lock()
+
+
+def _stamp(directory: Path) -> Tuple:
+    files = [directory / LEXICON_FILE] + [p for _, sub in SITUATION_DIRS for p in sorted((directory / sub).glob("*.yml"))]
+    out = []
+    for p in files:
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(p), None, None))
+    return tuple(out)
+
+
+def load_lexicon(directory: Path) -> Lexicon:
+    """The lexicon of ``directory``, re-read when any of its files changed."""
+    directory = Path(directory)
+    stamp = _stamp(directory)
+    with _lock:
+        hit = _cache.get(str(directory))
+        if hit and hit[0] == stamp:
+            return hit[1]
+    lex = _parse(directory, [])
+    with _lock:
+        _cache[str(directory)] = (stamp, lex)
+    return lex
+
+
+def check(directory: Path) -> List[Problem]:
+    """``kb check``: the word lists and every entry's situations."""
+    problems: List[Problem] = []
+    _parse(Path(directory), problems)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Matching (the text is already normalised with bot.nlu.textnorm.normalize and lower-cased)
+
+def first_positions(text: str, cues: Sequence[str]) -> List[Tuple[int, str]]:
+    """(position, cue) of every cue found, earliest first; a cue inside a longer found cue is not counted twice."""
+    hits = []
+    for cue in cues:
+        pos = text.find(cue)
+        if pos >= 0:
+            hits.append((pos, cue))
+    hits.sort(key=lambda h: (h[0], -len(h[1])))
+    kept: List[Tuple[int, str]] = []
+    for pos, cue in hits:
+        if not any(k_pos <= pos and pos + len(cue) <= k_pos + len(k_cue) for k_pos, k_cue in kept):
+            kept.append((pos, cue))
+    return kept
+
+
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_AGE = re.compile(r"(?:(?<!\d)(\d{2,3})(?!\d)|([一二三四五六七八九十百零两]{2,5}))(?=\s*(?:周岁|岁|多岁|了|多了|出头|好几))")
+_AGE_LEAD = re.compile(r"(?:今年|已经|都|快|满|年满|年纪|年龄|岁数)\s*(?:(\d{2,3})(?!\d)|([一二三四五六七八九十百零两]{2,5}))")
+
+
+def _cn_number(s: str) -> Optional[int]:
+    if s.startswith("百"):
+        s = "一" + s
+    total, current = 0, 0
+    for ch in s:
+        if ch in _CN_DIGITS:
+            current = _CN_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+def ages_in(text: str) -> List[int]:
+    """Ages mentioned ("八十三了", "83岁", "今年85"), for the ``ages`` concepts."""
+    found = []
+    for pattern in (_AGE, _AGE_LEAD):
+        for m in pattern.finditer(text):
+            value = int(m.group(1)) if m.group(1) else _cn_number(m.group(2))
+            if value is not None and 0 < value < 130:
+                found.append(value)
+    return found
+
+
+def concepts_in(text: str, lex: Lexicon) -> Dict[str, int]:
+    """Concept id → position of its first cue in the text (ages count as their concept at position 0)."""
+    found: Dict[str, int] = {}
+    for cid, cues in lex.concepts.items():
+        hits = first_positions(text, cues)
+        if hits:
+            found[cid] = hits[0][0]
+    ages = ages_in(text)
+    for cid, threshold in lex.ages.items():
+        if any(a >= threshold for a in ages):
+            found.setdefault(cid, 0)
+    return found

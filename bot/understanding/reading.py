@@ -1,0 +1,172 @@
+"""A second reading of a resident's message, from the knowledge base and the editors' word lists.
+
+The intent classifier learns from example sentences; residents write sentences nobody wrote an example for. When
+it is unsure, out of scope or alarmed, or when a knowledge answer lacks its programme, this reading looks at what
+the message *contains*: a programme or service named (also as a homophone, pinyin or with a typo), the aspects
+asked (多少钱, 去哪办 … in the order asked), a life situation (老伴走了, 一个人住 …), a request for a person,
+distress, danger, an office that is not ours, an application number, a place we have no local rules for.
+
+``read`` only describes; ``Reading.intent`` says which intent the message is best understood as, so the actions
+can re-read the message as that intent and let the ordinary rules answer it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from bot.nlu.textnorm import normalize
+from bot.understanding.lexicon import Lexicon, Referral, Situation, concepts_in, first_positions
+from bot.understanding.sounds import Phrase, SoundIndex
+
+# Entities the sound-alike matcher looks for (locality and site names are too short and too common).
+SOUND_ENTITIES = ("program", "service", "service_item")
+MAX_RECOMMENDATIONS = 3
+# Messages are capped by the channels; a reading of more than this many characters would only find noise.
+MAX_CHARS = 300
+# Verbs that turn a named bookable service into a booking request rather than a question about it.
+BOOKING_CUES = ("预约", "约个", "约一个", "约一下", "帮我约", "给我约", "想约", "要约", "订个", "订一个", "预订", "安排个",
+                "安排一个", "安排一次", "book", "上门来", "派个人", "派人来", "登记一个", "报个名", "报名")
+KNOWLEDGE_INTENTS = {"overview": "ask_overview", "eligibility": "ask_eligibility", "benefits": "ask_benefits",
+                     "amount": "ask_amount", "materials": "ask_materials", "apply": "ask_apply",
+                     "duration": "ask_duration", "handler": "ask_handler"}
+
+
+@dataclass
+class Reading:
+    text: str                                   # normalised, lower case
+    programs: List[str] = field(default_factory=list)
+    services: List[str] = field(default_factory=list)
+    service_items: List[str] = field(default_factory=list)
+    aspects: List[str] = field(default_factory=list)          # in the order asked
+    situations: List[Situation] = field(default_factory=list)  # best first, at most MAX_RECOMMENDATIONS
+    concepts: Dict[str, int] = field(default_factory=dict)
+    referral: Optional[Referral] = None
+    wants_human: bool = False
+    distress: bool = False
+    danger: bool = False
+    booking: bool = False
+    application_no: Optional[str] = None
+    places: List[str] = field(default_factory=list)            # place names with no locality entry
+    localities: List[str] = field(default_factory=list)        # recorded locality ids named
+    follow_up: bool = False
+
+    @property
+    def recognised(self) -> bool:
+        """A programme or service was recognised: such a message is never answered with 没听明白."""
+        return bool(self.programs or self.services or self.service_items)
+
+    def intent(self, has_program_context: bool = False) -> Optional[Tuple[str, Dict[str, Any]]]:
+        """(intent, entities) this message is best read as, or None when nothing in it is recognisable."""
+        if self.danger:
+            return "emergency", {}
+        if self.wants_human:
+            return "request_human", {}
+        if self.application_no and not self.recognised:
+            return "check_status", {"application_no": self.application_no}
+        if self.distress:
+            return "distress", ({"program": self.programs[0]} if self.programs else {})
+        if self.services and (self.booking or not (self.programs or self.aspects)):
+            return "book_service", {"service": self.services[0]}
+        if self.programs or self.service_items:
+            entities: Dict[str, Any] = {"program": self.programs[0]} if self.programs else {
+                "service_item": self.service_items[0]}
+            if self.localities:
+                entities["locality"] = self.localities[0]
+            return KNOWLEDGE_INTENTS[self.aspects[0] if self.aspects else "overview"], entities
+        if self.services:
+            return "book_service", {"service": self.services[0]}
+        if self.situations:
+            return "describe_situation", {}
+        if self.referral is not None:
+            return "out_of_scope", {}
+        if has_program_context and (self.aspects or self.localities or self.places):
+            entities = {"locality": self.localities[0]} if self.localities else {}
+            if self.aspects:
+                return KNOWLEDGE_INTENTS[self.aspects[0]], entities
+            return "inform", entities
+        return None
+
+
+@lru_cache(maxsize=8)
+def _sound_index(phrases: Tuple[Phrase, ...]) -> SoundIndex:
+    return SoundIndex(p for p in phrases if p[1] in SOUND_ENTITIES)
+
+
+def _places(text: str) -> List[str]:
+    """Place names in the text (jieba's part-of-speech tag ``ns``), for "那成都呢" / "我在西安"."""
+    import jieba.posseg
+
+    return [w for w, flag in jieba.posseg.lcut(text) if flag == "ns" and len(w) >= 2]
+
+
+def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Iterable[Mapping[str, Any]] = (),
+         locality_names: Optional[Mapping[str, str]] = None) -> Reading:
+    """Reads ``text``. ``phrases`` are the knowledge base's names (bot.knowledge.export.all_phrases);
+    ``entities`` those the NLU already found; ``locality_names`` maps a recorded locality's names to its id."""
+    from bot.applications.numbers import find_application_no
+
+    norm = normalize(text or "")[:MAX_CHARS].lower()
+    r = Reading(norm)
+    for e in entities:
+        value, kind = e.get("value"), e.get("entity")
+        target = {"program": r.programs, "service": r.services, "service_item": r.service_items,
+                  "locality": r.localities}.get(kind)
+        if target is not None and isinstance(value, str) and value not in target:
+            target.append(value)
+        if kind == "application_no" and isinstance(value, str):
+            r.application_no = value
+    for _start, _end, kind, value in _sound_index(tuple(phrases)).find(norm):
+        target = {"program": r.programs, "service": r.services, "service_item": r.service_items}[kind]
+        if value not in target:
+            target.append(value)
+    r.aspects = _aspects(norm, lexicon)
+    r.wants_human = bool(first_positions(norm, lexicon.human))
+    r.distress = bool(first_positions(norm, lexicon.distress))
+    # Danger is now; "家里着火了，啥都没了" is the hardship after it.
+    r.danger = bool(first_positions(norm, lexicon.danger)) or (
+        bool(first_positions(norm, lexicon.danger_if_now)) and not first_positions(norm, lexicon.aftermath))
+    r.follow_up = bool(first_positions(norm, lexicon.follow_up)) and len(norm) <= 12
+    r.booking = bool(first_positions(norm, BOOKING_CUES))
+    if r.application_no is None:
+        r.application_no = find_application_no(text or "")
+    r.concepts = concepts_in(norm, lexicon)
+    r.situations = _fitting(r.concepts, lexicon.situations)
+    for referral in lexicon.referrals:
+        if first_positions(norm, referral.cues):
+            r.referral = referral
+            break
+    names = locality_names or {}
+    for place in _places(norm):
+        loc = names.get(place) or next((lid for name, lid in names.items() if place in name or name in place), None)
+        if loc:
+            if loc not in r.localities:
+                r.localities.append(loc)
+        elif place not in r.places:
+            r.places.append(place)
+    return r
+
+
+def _aspects(text: str, lexicon: Lexicon) -> List[str]:
+    hits = []
+    for aspect, cues in lexicon.aspect_cues.items():
+        found = first_positions(text, cues)
+        if found:
+            hits.append((found[0][0], aspect))
+    return [a for _, a in sorted(hits)]
+
+
+def _fitting(concepts: Mapping[str, int], situations: Sequence[Situation]) -> List[Situation]:
+    """Situations whose every condition was mentioned, the most specific first, one per entry."""
+    scored = []
+    for order, s in enumerate(situations):
+        if all(c in concepts for c in s.when):
+            scored.append((-len(s.when), min(concepts[c] for c in s.when), order, s))
+    scored.sort(key=lambda x: x[:3])
+    out: List[Situation] = []
+    for *_, s in scored:
+        if all((s.kind, s.entry_id) != (o.kind, o.entry_id) for o in out):
+            out.append(s)
+        if len(out) == MAX_RECOMMENDATIONS:
+            break
+    return out

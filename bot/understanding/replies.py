@@ -1,0 +1,86 @@
+"""Replies built from a second reading: recommendations for a situation, referrals, a place with no local rule,
+"can I get both", and a second question asked in the same message. Texts come from ``replies`` in
+``knowledge/understanding.yml``; the programme and service names from the knowledge base."""
+from __future__ import annotations
+
+import string
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from bot.knowledge.answers import Answer, payload
+from bot.knowledge.loader import KnowledgeBase
+from bot.understanding.lexicon import Lexicon, Referral, Situation
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(lex: Lexicon, key: str, **values: str) -> str:
+    return string.Formatter().vformat(lex.replies.get(key, ""), (), _Blank(values)).strip()
+
+
+def _human_button(lex: Lexicon) -> Dict[str, str]:
+    return {"title": fill(lex, "human_button"), "payload": "/request_human"}
+
+
+def recommend(kb: KnowledgeBase, lex: Lexicon, situations: Sequence[Situation],
+              service_names: Mapping[str, str]) -> Answer:
+    """One line per fitting programme or service saying why, a button to learn more or book each, and a person."""
+    if not situations:
+        return Answer(text=fill(lex, "recommend_none"), buttons=[_human_button(lex)])
+    lines = [fill(lex, "recommend_intro")]
+    buttons: List[Dict[str, str]] = []
+    for s in situations:
+        if s.kind == "program" and s.entry_id in kb.programs:
+            name = kb.programs[s.entry_id].short_name
+            buttons.append({"title": fill(lex, "recommend_program_button", name=name),
+                            "payload": payload("ask_overview", program=s.entry_id)})
+        elif s.kind == "service" and s.entry_id in service_names:
+            name = service_names[s.entry_id]
+            buttons.append({"title": fill(lex, "recommend_service_button", name=name),
+                            "payload": payload("book_service", service=s.entry_id)})
+        else:
+            continue
+        lines.append(fill(lex, "recommend_line", name=name, why=s.why))
+    lines.append(fill(lex, "recommend_outro"))
+    buttons.append(_human_button(lex))
+    return Answer(text="\n".join(lines), buttons=buttons)
+
+
+def referral(lex: Lexicon, found: Referral) -> Answer:
+    text = "\n".join([fill(lex, "referral", topic=found.topic, office=found.office), fill(lex, "referral_more")])
+    return Answer(text=text, buttons=[{"title": "问政策", "payload": "/ask_overview"}, _human_button(lex)])
+
+
+def no_local_rule(lex: Lexicon, place: str) -> str:
+    return fill(lex, "no_local_rule", place=place)
+
+
+def combine(kb: KnowledgeBase, lex: Lexicon, first: str, second: str) -> Optional[Answer]:
+    """Whether two programmes can be received together: a sourced rule when we have one, else said plainly."""
+    if first not in kb.programs or second not in kb.programs:
+        return None
+    a, b = kb.programs[first], kb.programs[second]
+    rule = next((c for c in lex.combinations if set(c.programs) == {first, second}), None)
+    if rule is not None:
+        text = fill(lex, "combine_known", first=a.short_name, second=b.short_name, answer=rule.answer,
+                    source=rule.source)
+    else:
+        text = fill(lex, "combine_unknown", first=a.short_name, second=b.short_name)
+    buttons = [{"title": fill(lex, "combine_button", name=p.short_name), "payload": payload("ask_overview", program=p.id)}
+               for p in (a, b)]
+    return Answer(text=text, buttons=buttons + [_human_button(lex)], program_id=first)
+
+
+def offer_second_question(kb: KnowledgeBase, lex: Lexicon, answer: Answer, program_id: str, aspect: str,
+                          locality_id: Optional[str]) -> Answer:
+    """Puts the second aspect asked in the same message first among the buttons, and says so."""
+    spec = kb.aspects.get(aspect)
+    if spec is None:
+        return answer
+    button = {"title": spec.button, "payload": payload(spec.intent, program=program_id, locality=locality_id)}
+    buttons = [button] + [b for b in answer.buttons if b.get("payload") != button["payload"]]
+    text = answer.text + "\n" + fill(lex, "second_question", aspect_label=spec.label)
+    return Answer(text=text, buttons=buttons[:max(len(answer.buttons), 1) + 1], program_id=answer.program_id,
+                  aspect=answer.aspect, locality_id=answer.locality_id, verified=answer.verified)

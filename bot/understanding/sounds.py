@@ -1,0 +1,199 @@
+"""Finding programme and service names by how they sound, not only by how they are written.
+
+Residents dictate by voice and type with pinyin keyboards, so a name arrives as a homophone (高灵津贴, 低宝),
+as pinyin (di bao, gaolingjintie) or with one wrong character (高龄津帖). Exact phrase matching misses all of
+these. Each known phrase is turned into toneless pinyin with the usual regional mergers folded (zh/z, ch/c,
+sh/s, n/l, -ng/-n, h/f), and so is the message; a phrase is found where its syllables occur in the message,
+or, for phrases of four characters or more, where all but one syllable match in place.
+
+Pure functions over (phrase, entity, value) triples, shared by the NLU entity extractor (phrases persisted in
+the model) and the action server's second reading (phrases read live from ``knowledge/``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+Phrase = Tuple[str, str, str]  # (phrase, entity type, value)
+Match = Tuple[int, int, str, str]  # (start char, end char, entity type, value)
+
+# Regional and keyboard mergers folded before comparing (southern speakers and voice input confuse these).
+_INITIAL_FOLDS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"), ("f", "h"), ("r", "l"))
+_FINAL_FOLDS = (("ing", "in"), ("eng", "en"), ("ang", "an"), ("iong", "ong"), ("uan", "an"))
+_LATIN = re.compile(r"[a-z]+")
+# Every toneless pinyin syllable, longest first, for splitting a run of Latin letters ("dibao" → di bao).
+_SYLLABLES: Tuple[str, ...] = ()
+
+
+def _fold(syllable: str) -> str:
+    s = syllable.lower().replace("ü", "v").replace("u:", "v")
+    for a, b in _INITIAL_FOLDS:
+        if s.startswith(a):
+            s = b + s[len(a):]
+            break
+    for a, b in _FINAL_FOLDS:
+        if s.endswith(a):
+            s = s[: -len(a)] + b
+            break
+    return s
+
+
+@lru_cache(maxsize=20000)
+def _char_sounds(ch: str) -> Tuple[str, ...]:
+    """Folded toneless readings of one CJK character (all readings of a polyphone)."""
+    from pypinyin import Style, pinyin
+
+    readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
+    if not readings:
+        return ()
+    return tuple(sorted({_fold(r) for r in readings[0] if r}))
+
+
+def _syllables() -> Tuple[str, ...]:
+    global _SYLLABLES
+    if not _SYLLABLES:
+        from pypinyin.constants import PINYIN_DICT
+        from pypinyin import Style
+        from pypinyin.style import convert
+
+        found = set()
+        for value in PINYIN_DICT.values():
+            for reading in value.split(","):
+                plain = convert(reading, Style.NORMAL, strict=False)
+                if plain.isascii() and plain.isalpha():
+                    found.add(plain.lower())
+        _SYLLABLES = tuple(sorted(found, key=lambda s: (-len(s), s)))
+    return _SYLLABLES
+
+
+def split_pinyin(run: str) -> Optional[List[str]]:
+    """Splits a run of Latin letters into pinyin syllables (longest first with backtracking), or None."""
+    syllables = set(_syllables())
+    longest = max((len(s) for s in syllables), default=6)
+    memo: Dict[int, Optional[List[str]]] = {len(run): []}
+
+    def walk(i: int) -> Optional[List[str]]:
+        if i in memo:
+            return memo[i]
+        memo[i] = None
+        for j in range(min(len(run), i + longest), i, -1):
+            if run[i:j] in syllables:
+                rest = walk(j)
+                if rest is not None:
+                    memo[i] = [run[i:j]] + rest
+                    break
+        return memo[i]
+
+    return walk(0)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sound of the message: its folded readings and the character span it came from."""
+    sounds: Tuple[str, ...]
+    start: int
+    end: int
+    char: str = ""   # the CJK character itself ("" for a Latin syllable)
+
+
+def message_units(text: str) -> List[Unit]:
+    """The message as a sequence of sounds: a CJK character is one unit, a Latin pinyin syllable is one unit."""
+    units: List[Unit] = []
+    i = 0
+    lower = text.lower()
+    while i < len(lower):
+        ch = lower[i]
+        m = _LATIN.match(lower, i)
+        if m:
+            parts = split_pinyin(m.group(0))
+            if parts:
+                pos = i
+                for part in parts:
+                    units.append(Unit((_fold(part),), pos, pos + len(part)))
+                    pos += len(part)
+            i = m.end()
+            continue
+        sounds = _char_sounds(ch) if "\u3400" <= ch <= "\u9fff" else ()
+        if sounds:
+            units.append(Unit(sounds, i, i + 1, ch))
+        else:
+            # Spaces and punctuation separate nothing in speech ("di bao", "低 保"); other symbols break a match.
+            if not ch.isspace() and ch not in "-_·.,，。、":
+                units.append(Unit((), i, i + 1))
+        i += 1
+    return units
+
+
+def phrase_sounds(phrase: str) -> Optional[Tuple[Tuple[str, ...], ...]]:
+    """Sounds of a known name, or None when it has characters without a reading (digits, Latin)."""
+    out = []
+    for ch in phrase:
+        sounds = _char_sounds(ch) if "\u3400" <= ch <= "\u9fff" else ()
+        if not sounds:
+            return None
+        out.append(sounds)
+    return tuple(out)
+
+
+class SoundIndex:
+    """Sound-alike matching of known names in a message; longest non-overlapping matches win."""
+
+    # A name of this many syllables or more may have one syllable wrong (高龄津帖, 残疾人两项补帖).
+    ONE_OFF_MIN = 4
+
+    def __init__(self, phrases: Iterable[Phrase]) -> None:
+        self._by_first: Dict[str, List[Tuple[Tuple[Tuple[str, ...], ...], str, str, str]]] = {}
+        seen = set()
+        for phrase, entity, value in phrases:
+            sounds = phrase_sounds(phrase)
+            if sounds is None or len(sounds) < 2 or (sounds, entity, value) in seen:
+                continue
+            seen.add((sounds, entity, value))
+            for first in sounds[0]:
+                self._by_first.setdefault(first, []).append((sounds, entity, value, phrase))
+
+    def find(self, text: str) -> List[Match]:
+        units = message_units(text)
+        found: List[Tuple[int, int, int, str, str]] = []  # (misses, start, end, entity, value)
+        for i, unit in enumerate(units):
+            # The first syllable anchors a name (a one-off miss there finds too much), so only names starting
+            # with this unit's sound are tried here.
+            candidates = {id(c): c for s in unit.sounds for c in self._by_first.get(s, ())}
+            for sounds, entity, value, phrase in candidates.values():
+                n = len(sounds)
+                if i + n > len(units):
+                    continue
+                if n == 2 and all(u.char and u.char != c for u, c in zip(units[i:i + 2], phrase)):
+                    # Two syllables sound alike too often (体检 / 提建): one character must be the same, or typed
+                    # in pinyin.
+                    continue
+                allowed = 1 if n >= self.ONE_OFF_MIN else 0
+                misses = 0
+                for k in range(1, n):
+                    if not set(units[i + k].sounds) & set(sounds[k]):
+                        misses += 1
+                        if misses > allowed or k == n - 1:
+                            misses = allowed + 1
+                            break
+                if misses <= allowed:
+                    found.append((misses, unit.start, units[i + n - 1].end, entity, value))
+        return _longest(found)
+
+
+def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Match]:
+    kept: List[Tuple[int, int]] = []
+    labels: Dict[Tuple[int, int], List[Tuple[str, str]]] = {}
+    best_misses: Dict[Tuple[int, int], int] = {}
+    for misses, start, end, entity, value in found:
+        span = (start, end)
+        if span not in best_misses or misses < best_misses[span]:
+            best_misses[span] = misses
+            labels[span] = [(entity, value)]
+        elif misses == best_misses[span] and (entity, value) not in labels[span]:
+            labels[span].append((entity, value))
+    for span in sorted(best_misses, key=lambda s: (best_misses[s], -(s[1] - s[0]), s[0])):
+        if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
+            kept.append(span)
+    return [(s, e, ent, val) for s, e in sorted(kept) for ent, val in sorted(labels[(s, e)])]

@@ -61,7 +61,8 @@ def entity_values(tracker: Tracker, entity: str) -> List[str]:
 
 
 def _values(entities: List[Dict[str, Any]], entity: str) -> List[str]:
-    return [e["value"] for e in entities if e.get("entity") == entity and isinstance(e.get("value"), str) and e["value"]]
+    return [e["value"] for e in entities
+            if e.get("entity") == entity and isinstance(e.get("value"), str) and e["value"]]
 
 
 def resolve_program(kb: KnowledgeBase, value: Optional[str]) -> Optional[str]:
@@ -149,7 +150,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     lex = load_lexicon(Path(kb.directory))
     locality_id, locality_named = _locality_for(kb, tracker, entities)
     if not locality_named:
-        loc = next((l for l in reading.localities if l in kb.localities), None)
+        loc = next((lid for lid in reading.localities if lid in kb.localities), None)
         if loc:
             locality_id, locality_named = loc, True
     named = _values(entities, "program")

@@ -49,7 +49,8 @@ def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict
     slots = set((domain or {}).get("slots", {}) or {})
     events: List[EventType] = [UserUtteranceReverted(), ActionExecuted("action_listen"),
                                UserUttered(text, parse_data=parse, input_channel=tracker.get_latest_input_channel())]
-    events += [SlotSet(slot, entities[name]) for name, slot in ENTITY_SLOTS.items() if name in entities and slot in slots]
+    events += [SlotSet(slot, entities[name]) for name, slot in ENTITY_SLOTS.items()
+               if name in entities and slot in slots]
     return events
 
 

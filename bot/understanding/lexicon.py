@@ -21,12 +21,13 @@ from bot.nlu.textnorm import normalize
 LEXICON_FILE = "understanding.yml"
 SITUATION_DIRS = (("program", "programs"), ("service", "services"))
 ASPECT_IDS = ("overview", "eligibility", "benefits", "amount", "materials", "apply", "duration", "handler")
-CUE_LISTS = ("human", "distress", "danger", "danger_if_now", "aftermath", "follow_up", "together")
+CUE_LISTS = ("human", "distress", "danger", "danger_if_now", "aftermath", "follow_up", "together", "booking")
 # Reply frames and the placeholders each may use (kb check reports any other).
 REPLY_FIELDS = {
     "recommend_intro": set(), "recommend_line": {"name", "why"}, "recommend_outro": set(),
     "recommend_program_button": {"name"}, "recommend_service_button": {"name"}, "recommend_none": set(),
-    "human_button": set(), "referral": {"topic", "office"}, "referral_more": set(), "no_local_rule": {"place"},
+    "human_button": set(), "ask_policy_button": set(), "referral": {"topic", "office"}, "referral_more": set(),
+    "no_local_rule": {"place"},
     "combine_known": {"first", "second", "answer", "source"}, "combine_unknown": {"first", "second"},
     "combine_button": {"name"}, "second_question": {"aspect_label"},
 }
@@ -65,6 +66,7 @@ class Lexicon:
     danger_if_now: Tuple[str, ...] = ()
     aftermath: Tuple[str, ...] = ()
     follow_up: Tuple[str, ...] = ()
+    booking: Tuple[str, ...] = ()
     together: Tuple[str, ...] = ()
     replies: Dict[str, str] = field(default_factory=dict)
     combinations: Tuple[Combination, ...] = ()
@@ -106,7 +108,8 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
     known = {"concepts", "ages", "aspect_cues", "referrals", "replies", "combinations", *CUE_LISTS}
     for key in doc:
         if key not in known:
-            problems.append(Problem(name, line_of(doc, key), f"未知字段 {key}（允许的字段：{', '.join(sorted(known))}）"))
+            allowed = ", ".join(sorted(known))
+            problems.append(Problem(name, line_of(doc, key), f"未知字段 {key}（允许的字段：{allowed}）"))
     concepts = doc.get("concepts") or {}
     if not isinstance(concepts, Mapping):
         problems.append(Problem(name, line_of(doc, "concepts"), "concepts 应为“情况名: [说法, ...]”"))
@@ -125,7 +128,8 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
     aspects = doc.get("aspect_cues") or {}
     for aid, values in (aspects.items() if isinstance(aspects, Mapping) else ()):
         if aid not in ASPECT_IDS:
-            problems.append(Problem(name, line_of(aspects, aid), f"aspect_cues.{aid}：没有这个方面（{', '.join(ASPECT_IDS)}）"))
+            problems.append(Problem(name, line_of(aspects, aid),
+                                    f"aspect_cues.{aid}：没有这个方面（{', '.join(ASPECT_IDS)}）"))
             continue
         lex.aspect_cues[str(aid)] = _cues(values)
     for key in CUE_LISTS:
@@ -136,7 +140,8 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
         setattr(lex, key, _cues(values))
     referrals = []
     for i, item in enumerate(doc.get("referrals") or ()):
-        if not isinstance(item, Mapping) or not all(isinstance(item.get(k), (str, list)) for k in ("topic", "cues", "office")):
+        if not isinstance(item, Mapping) or not all(isinstance(item.get(k), (str, list))
+                                                    for k in ("topic", "cues", "office")):
             problems.append(Problem(name, line_of(doc.get("referrals"), i), "referrals 每一项要有 topic、cues、office"))
             continue
         referrals.append(Referral(str(item["topic"]), _cues(item["cues"]), str(item["office"]).strip()))
@@ -173,8 +178,9 @@ def _replies(name: str, raw: Any, problems: List[Problem]) -> Dict[str, str]:
             problems.append(Problem(name, line_of(raw, key), f"replies.{key} 的花括号不配对"))
             continue
         if used - allowed:
-            problems.append(Problem(name, line_of(raw, key), f"replies.{key} 里的 {{{'}、{'.join(sorted(used - allowed))}}} "
-                                                            f"不认识（可以用：{'、'.join(sorted(allowed)) or '无'}）"))
+            unknown = "、".join("{" + f + "}" for f in sorted(used - allowed))
+            usable = "、".join(sorted(allowed)) or "无"
+            problems.append(Problem(name, line_of(raw, key), f"replies.{key} 里的 {unknown} 不认识（可以用：{usable}）"))
             continue
         out[key] = text.strip()
     return out
@@ -217,7 +223,8 @@ _lock = threading.Lock()
 
 
 def _stamp(directory: Path) -> Tuple:
-    files = [directory / LEXICON_FILE] + [p for _, sub in SITUATION_DIRS for p in sorted((directory / sub).glob("*.yml"))]
+    files = [directory / LEXICON_FILE]
+    files += [p for _, sub in SITUATION_DIRS for p in sorted((directory / sub).glob("*.yml"))]
     out = []
     for p in files:
         try:
@@ -268,8 +275,9 @@ def first_positions(text: str, cues: Sequence[str]) -> List[Tuple[int, str]]:
 
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_AGE = re.compile(r"(?:(?<!\d)(\d{2,3})(?!\d)|([一二三四五六七八九十百零两]{2,5}))(?=\s*(?:周岁|岁|多岁|了|多了|出头|好几))")
-_AGE_LEAD = re.compile(r"(?:今年|已经|都|快|满|年满|年纪|年龄|岁数)\s*(?:(\d{2,3})(?!\d)|([一二三四五六七八九十百零两]{2,5}))")
+_NUMBER = r"(?:(?<!\d)(\d{2,3})(?!\d)|([一二三四五六七八九十百零两]{2,5}))"
+_AGE = re.compile(_NUMBER + r"(?=\s*(?:周岁|岁|多岁|了|多了|出头|好几))")
+_AGE_LEAD = re.compile(r"(?:今年|已经|都|快|满|年满|年纪|年龄|岁数)\s*" + _NUMBER)
 
 
 def _cn_number(s: str) -> Optional[int]:

@@ -24,9 +24,6 @@ SOUND_ENTITIES = ("program", "service", "service_item")
 MAX_RECOMMENDATIONS = 3
 # Messages are capped by the channels; a reading of more than this many characters would only find noise.
 MAX_CHARS = 300
-# Verbs that turn a named bookable service into a booking request rather than a question about it.
-BOOKING_CUES = ("预约", "约个", "约一个", "约一下", "帮我约", "给我约", "想约", "要约", "订个", "订一个", "预订", "安排个",
-                "安排一个", "安排一次", "book", "上门来", "派个人", "派人来", "登记一个", "报个名", "报名")
 KNOWLEDGE_INTENTS = {"overview": "ask_overview", "eligibility": "ask_eligibility", "benefits": "ask_benefits",
                      "amount": "ask_amount", "materials": "ask_materials", "apply": "ask_apply",
                      "duration": "ask_duration", "handler": "ask_handler"}
@@ -127,7 +124,7 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     r.danger = bool(first_positions(norm, lexicon.danger)) or (
         bool(first_positions(norm, lexicon.danger_if_now)) and not first_positions(norm, lexicon.aftermath))
     r.follow_up = bool(first_positions(norm, lexicon.follow_up)) and len(norm) <= 12
-    r.booking = bool(first_positions(norm, BOOKING_CUES))
+    r.booking = bool(first_positions(norm, lexicon.booking))
     if r.application_no is None:
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)

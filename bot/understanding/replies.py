@@ -50,7 +50,8 @@ def recommend(kb: KnowledgeBase, lex: Lexicon, situations: Sequence[Situation],
 
 def referral(lex: Lexicon, found: Referral) -> Answer:
     text = "\n".join([fill(lex, "referral", topic=found.topic, office=found.office), fill(lex, "referral_more")])
-    return Answer(text=text, buttons=[{"title": "问政策", "payload": "/ask_overview"}, _human_button(lex)])
+    return Answer(text=text, buttons=[{"title": fill(lex, "ask_policy_button"), "payload": "/ask_overview"},
+                                      _human_button(lex)])
 
 
 def no_local_rule(lex: Lexicon, place: str) -> str:
@@ -68,8 +69,8 @@ def combine(kb: KnowledgeBase, lex: Lexicon, first: str, second: str) -> Optiona
                     source=rule.source)
     else:
         text = fill(lex, "combine_unknown", first=a.short_name, second=b.short_name)
-    buttons = [{"title": fill(lex, "combine_button", name=p.short_name), "payload": payload("ask_overview", program=p.id)}
-               for p in (a, b)]
+    buttons = [{"title": fill(lex, "combine_button", name=p.short_name),
+                "payload": payload("ask_overview", program=p.id)} for p in (a, b)]
     return Answer(text=text, buttons=buttons + [_human_button(lex)], program_id=first)
 
 

@@ -180,7 +180,8 @@ def _replies(name: str, raw: Any, problems: List[Problem]) -> Dict[str, str]:
         if used - allowed:
             unknown = "、".join("{" + f + "}" for f in sorted(used - allowed))
             usable = "、".join(sorted(allowed)) or "无"
-            problems.append(Problem(name, line_of(raw, key), f"replies.{key} 里的 {unknown} 不认识（可以用：{usable}）"))
+            problems.append(Problem(name, line_of(raw, key),
+                                    f"replies.{key} 里的 {unknown} 不认识（可以用：{usable}）"))
             continue
         out[key] = text.strip()
     return out

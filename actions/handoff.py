@@ -77,7 +77,10 @@ class ActionHandback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         dispatcher.utter_message(response="utter_handback")
-        return [ConversationResumed(), SlotSet("fallback_count", 0.0)]
+        # The console runs this action outside a turn (POST …/execute), so no action_listen follows it; without one
+        # the resident's next message is featurised after action_handback, no rule matches it and the core
+        # fallback answers 没听明白. Listening is what the assistant does now.
+        return [ConversationResumed(), SlotSet("fallback_count", 0.0), ActionExecuted("action_listen")]
 
 
 class ActionRelayStaffMessage(Action):

@@ -1,8 +1,13 @@
-"""Held-out NLU quality gate: the trained model on tests/nlu/heldout.yml plus SMP2017's test split (out of scope).
+"""NLU regression gate: the trained model on tests/nlu/heldout.yml plus SMP2017's test split (out of scope).
 
-Fails below 90 % intent accuracy on the in-scope part or below 90 % out-of-scope recall. Figures are printed and
-written to build/nlu_eval.json. Set HUIMIN_TEST_NLU_MODEL to evaluate a given model archive instead of the
-current one (``bot.stack.training.ensure_model()`` trains only when the inputs changed).
+This set is the *development* split: the fallback threshold in config.yml was chosen on it, so it is a regression
+gate, not a measure of how well residents are understood. The measure nobody tunes on is the resident test set
+(tests/nlu/residents/test.yml, graded end to end by tests/test_understanding_residents.py).
+
+Fails below 90 % intent accuracy on the in-scope part or below 90 % out-of-scope recall. The in-scope part needs
+only files in this repository; the out-of-scope part also reads SMP2017 (research-only, outside the repository)
+and skips alone when it is absent. Figures are printed and written to build/nlu_eval.json. Set
+HUIMIN_TEST_NLU_MODEL to evaluate a given model archive instead of the current one.
 """
 import json
 import os
@@ -30,14 +35,12 @@ def test_heldout_set_is_large_enough_and_disjoint_from_training_data():
 
 @pytest.fixture(scope="module")
 def summary():
-    if not SMP2017_ZIP.exists():
-        pytest.skip(f"{SMP2017_ZIP} not found (research-only data, read at run time)")
     model = os.environ.get("HUIMIN_TEST_NLU_MODEL")
     if not model:
         from bot.stack.training import ensure_model
 
         model = ensure_model()
-    result = evaluate_model(Path(model), HELDOUT, SMP2017_ZIP)
+    result = evaluate_model(Path(model), HELDOUT, SMP2017_ZIP if SMP2017_ZIP.exists() else None)
     out = ROOT / "build" / "nlu_eval.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -53,6 +56,8 @@ def test_in_scope_intent_accuracy(summary):
 
 
 def test_out_of_scope_recall(summary):
+    if not SMP2017_ZIP.exists():
+        pytest.skip(f"{SMP2017_ZIP} not found (research-only data outside the repository, read at run time)")
     oos = summary["out_of_scope"]
     assert oos["n"] >= 600  # held-out OOS lines + the 667 SMP2017 test utterances
     accepted = [e for e in summary["errors"] if e["gold"] == "out_of_scope"]

@@ -12,7 +12,7 @@ from bot.knowledge.check import extra_problems
 from bot.knowledge.loader import load_knowledge
 from bot.understanding.context import reading_for
 from bot.understanding.lexicon import ages_in, check
-from bot.understanding.sounds import SoundIndex
+from bot.nlu.sounds import SoundIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = load_knowledge(ROOT / "knowledge")

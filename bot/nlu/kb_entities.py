@@ -40,8 +40,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.textnorm import normalize
-from bot.understanding.reading import MAX_CHARS as SOUND_MAX_CHARS, SOUND_ENTITIES
-from bot.understanding.sounds import SoundIndex
+from bot.nlu.sounds import MAX_CHARS as SOUND_MAX_CHARS
+from bot.nlu.sounds import SOUND_ENTITIES, SoundIndex
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def extract(self, text: str) -> List[Dict[Text, Any]]:
         exact = self._index.find(text)
-        # Sound-alike names (高灵津贴, 低宝, di bao) where no exact name was found (bot/understanding/sounds.py).
+        # Sound-alike names (高灵津贴, 低宝, di bao) where no exact name was found (bot/nlu/sounds.py).
         sounded = [m for m in self._sounds.find(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES
                    and all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
         return [

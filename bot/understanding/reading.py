@@ -17,13 +17,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.nlu.textnorm import normalize
 from bot.understanding.lexicon import Lexicon, Referral, Situation, concepts_in, first_positions
-from bot.understanding.sounds import Phrase, SoundIndex
+from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex
 
-# Entities the sound-alike matcher looks for (locality and site names are too short and too common).
-SOUND_ENTITIES = ("program", "service", "service_item")
 MAX_RECOMMENDATIONS = 3
-# Messages are capped by the channels; a reading of more than this many characters would only find noise.
-MAX_CHARS = 300
 KNOWLEDGE_INTENTS = {"overview": "ask_overview", "eligibility": "ask_eligibility", "benefits": "ask_benefits",
                      "amount": "ask_amount", "materials": "ask_materials", "apply": "ask_apply",
                      "duration": "ask_duration", "handler": "ask_handler"}

@@ -6,8 +6,9 @@ these. Each known phrase is turned into toneless pinyin with the usual regional 
 sh/s, n/l, -ng/-n, h/f), and so is the message; a phrase is found where its syllables occur in the message,
 or, for phrases of four characters or more, where all but one syllable match in place.
 
-Pure functions over (phrase, entity, value) triples, shared by the NLU entity extractor (phrases persisted in
-the model) and the action server's second reading (phrases read live from ``knowledge/``).
+Pure functions over (phrase, entity, value) triples (no Rasa import), shared by the NLU entity extractor (phrases
+persisted in the model) and the action server's second reading (``bot.understanding``, phrases read live from
+``knowledge/``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 Phrase = Tuple[str, str, str]  # (phrase, entity type, value)
+# Entities looked for by sound (locality and site names are too short and too common).
+SOUND_ENTITIES = ("program", "service", "service_item")
+# Only the start of a message is read by sound: channels cap messages, and a name is never that far in.
+MAX_CHARS = 300
 Match = Tuple[int, int, str, str]  # (start char, end char, entity type, value)
 
 # Regional and keyboard mergers folded before comparing (southern speakers and voice input confuse these).

@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from pathlib import Path
 
+from actions.rereading import already_reread, reread
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
 from bot.understanding import replies
@@ -25,6 +26,7 @@ from bot.understanding.reading import Reading
 logger = logging.getLogger(__name__)
 
 OVERVIEW = "overview"
+REREAD_FROM_KNOWLEDGE = {"emergency", "request_human", "check_status", "distress", "book_service"}
 INFORM = "inform"
 
 _store: Optional[KnowledgeStore] = None
@@ -141,13 +143,20 @@ def _clear_pending(tracker: Tracker) -> List[EventType]:
 
 
 def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, intent: Optional[str],
-                   entities: List[Dict[str, Any]], reading: Optional[Reading] = None) -> List[EventType]:
+                   entities: List[Dict[str, Any]], reading: Optional[Reading] = None,
+                   domain: Optional[Dict[str, Any]] = None) -> List[EventType]:
     """Answers one message understood as ``intent`` with ``entities``; the second reading of its text supplies what
     the classifier missed: a programme named as a homophone or typo, a second question, a situation, a place we
     have no local rules for, two programmes asked together."""
     if reading is None:
         reading = reading_for(kb, (tracker.latest_message or {}).get("text"), entities)
     lex = load_lexicon(Path(kb.directory))
+    if not already_reread(tracker):
+        # A number pasted alone, a request for a person, distress, a booking, danger: not a knowledge question,
+        # whatever the classifier heard — re-read it so its own rule or form answers.
+        decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
+        if decision is not None and decision[0] in REREAD_FROM_KNOWLEDGE:
+            return reread(tracker, decision[0], decision[1], domain or {})
     locality_id, locality_named = _locality_for(kb, tracker, entities)
     if not locality_named:
         loc = next((lid for lid in reading.localities if lid in kb.localities), None)
@@ -214,7 +223,13 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
 
     said = (tracker.latest_message or {}).get("text")
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
-    if reading.places and not locality_named:
+    locality = kb.localities.get(locality_id) if locality_named and locality_id else None
+    if locality is not None and locality.short_name not in answer.text:
+        # "广州高龄津贴多大岁数能领": the place was heard; say plainly that its own rule is not recorded.
+        answer = answers.Answer(text=replies.no_local_rule(lex, locality.short_name) + "\n" + answer.text,
+                                buttons=answer.buttons, program_id=answer.program_id, aspect=answer.aspect,
+                                locality_id=answer.locality_id, verified=answer.verified)
+    elif reading.places and not locality_named:
         # "那成都呢": never the national text again as if it answered — say plainly that no local rule is recorded.
         answer = answers.Answer(text=replies.no_local_rule(lex, reading.places[0]) + "\n" + answer.text,
                                 buttons=answer.buttons, program_id=answer.program_id, aspect=answer.aspect,
@@ -241,7 +256,7 @@ class ActionAnswerKnowledge(Action):
         if kb is None:
             return []
         entities = list((tracker.latest_message or {}).get("entities") or [])
-        return answer_message(dispatcher, tracker, kb, latest_intent(tracker), entities)
+        return answer_message(dispatcher, tracker, kb, latest_intent(tracker), entities, domain=domain)
 
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUttered, UserUtteranceReverted
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import answer_message, current_knowledge, send
+from actions.rereading import already_reread, reread
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
 from bot.understanding.context import reading_of, service_names, warm_up
@@ -24,38 +25,14 @@ from bot.understanding.lexicon import load_lexicon
 from bot.understanding.reading import Reading
 
 logger = logging.getLogger(__name__)
+# Intents a second reading answers in place (one-step rules); any other is re-read so its rule or form runs.
+ANSWERED_HERE = {"ask_overview", "ask_eligibility", "ask_benefits", "ask_amount", "ask_materials", "ask_apply",
+                 "ask_duration", "ask_handler", "inform", "describe_situation", "out_of_scope"}
 # The action server imports this module when it starts: load the dictionaries now, not on a resident's message.
 warm_up()
 
-REREAD_MARK = "second_reading"
-# Slots filled from the entities of a re-read message (action_extract_slots ran on the misread one).
-ENTITY_SLOTS = {"service": "service", "application_no": "application_no", "program": "program"}
-ANSWERED_HERE = {"ask_overview", "ask_eligibility", "ask_benefits", "ask_amount", "ask_materials", "ask_apply",
-                 "ask_duration", "ask_handler", "inform", "describe_situation", "out_of_scope"}
-
-
-def already_reread(tracker: Tracker) -> bool:
-    return bool((tracker.latest_message or {}).get(REREAD_MARK))
-
-
-def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict[str, Any]) -> List[EventType]:
-    """Events that replace the latest user message by the same text understood as ``intent``."""
-    message = dict(tracker.latest_message or {})
-    text = message.get("text") or ""
-    found = [e for e in message.get("entities") or [] if e.get("entity") not in entities]
-    found += [{"entity": k, "value": v, "extractor": "second_reading"} for k, v in entities.items()]
-    parse = {"text": text, "intent": {"name": intent, "confidence": 1.0},
-             "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": found, REREAD_MARK: True}
-    slots = set((domain or {}).get("slots", {}) or {})
-    events: List[EventType] = [UserUtteranceReverted(), ActionExecuted("action_listen"),
-                               UserUttered(text, parse_data=parse, input_channel=tracker.get_latest_input_channel())]
-    events += [SlotSet(slot, entities[name]) for name, slot in ENTITY_SLOTS.items()
-               if name in entities and slot in slots]
-    return events
-
-
 def answer_here(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, reading: Reading,
-                intent: str, entities: Dict[str, Any]) -> List[EventType]:
+                intent: str, entities: Dict[str, Any], domain: Dict[str, Any]) -> List[EventType]:
     """Answers a reading whose intent needs no form or hand-over: knowledge, a situation, a referral."""
     lex = load_lexicon(kb.directory)
     if intent == "describe_situation":
@@ -68,7 +45,7 @@ def answer_here(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowledg
             dispatcher.utter_message(response="utter_out_of_scope")
         return []
     ents = [{"entity": k, "value": v} for k, v in entities.items()]
-    return answer_message(dispatcher, tracker, kb, intent, ents, reading)
+    return answer_message(dispatcher, tracker, kb, intent, ents, reading, domain)
 
 
 def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any],
@@ -87,7 +64,7 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     intent, entities = decision
     logger.info("second reading: %s %s", intent, sorted(entities))
     if answer and intent in ANSWERED_HERE:
-        return answer_here(dispatcher, tracker, kb, reading, intent, entities)
+        return answer_here(dispatcher, tracker, kb, reading, intent, entities, domain)
     return reread(tracker, intent, entities, domain)
 
 
@@ -143,7 +120,7 @@ class ActionRecommend(Action):
         reading = reading_of(kb, tracker)
         if reading.recognised and not reading.situations:
             intent, entities = reading.intent() or ("ask_overview", {})
-            return answer_here(dispatcher, tracker, kb, reading, intent, entities)
+            return answer_here(dispatcher, tracker, kb, reading, intent, entities, domain)
         send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
                                            service_names(kb.directory)))
         return []

@@ -291,6 +291,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--token", default="", help="Rasa API token of the running stack")
     parser.add_argument("--json", help="write the summary here")
     parser.add_argument("--failures", action="store_true", help="print every failing line (dev only!)")
+    parser.add_argument("--model", help="model archive to serve (default: the current one, trained if needed)")
     args = parser.parse_args(argv)
     sets = args.sets or ["dev"]
     procs: list = []
@@ -304,7 +305,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from bot.stack.training import ensure_model
 
         work = Path(tempfile.mkdtemp(prefix="huimin-residents-"))
-        url, procs, _ = start_single(ensure_model(), work)
+        url, procs, _ = start_single(Path(args.model) if args.model else ensure_model(), work)
         token = get_settings().rasa_token
     try:
         results = asyncio.run(evaluate(url, token, sets, get_settings().knowledge_dir))

@@ -61,6 +61,8 @@ class Reading:
             return "distress", ({"program": self.programs[0]} if self.programs else {})
         if self.services and (self.booking or not (self.programs or self.aspects)):
             return "book_service", {"service": self.services[0]}
+        if self.referral is not None and not self.recognised:
+            return "out_of_scope", {}
         if self.programs or self.service_items:
             entities: Dict[str, Any] = {"program": self.programs[0]} if self.programs else {
                 "service_item": self.service_items[0]}
@@ -71,8 +73,6 @@ class Reading:
             return "book_service", {"service": self.services[0]}
         if self.situations:
             return "describe_situation", {}
-        if self.referral is not None:
-            return "out_of_scope", {}
         if has_program_context and (self.aspects or self.localities or self.places):
             entities = {"locality": self.localities[0]} if self.localities else {}
             if self.aspects:
@@ -101,20 +101,29 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
 
     norm = normalize(text or "")[:MAX_CHARS].lower()
     r = Reading(norm)
+    named: List[Tuple[int, int, str, str]] = []
     for e in entities:
         value, kind = e.get("value"), e.get("entity")
-        target = {"program": r.programs, "service": r.services, "service_item": r.service_items,
-                  "locality": r.localities}.get(kind)
-        if target is not None and isinstance(value, str) and value not in target:
-            target.append(value)
-        if kind == "application_no" and isinstance(value, str):
+        if not isinstance(value, str):
+            continue
+        if kind in SOUND_ENTITIES:
+            named.append((e.get("start") or 0, e.get("end") or 0, kind, value))
+        elif kind == "locality" and value not in r.localities:
+            r.localities.append(value)
+        elif kind == "application_no":
             r.application_no = value
-    for _start, _end, kind, value in _sound_index(tuple(phrases)).find(norm):
-        target = {"program": r.programs, "service": r.services, "service_item": r.service_items}[kind]
-        if value not in target:
-            target.append(value)
-    r.aspects = _aspects(norm, lexicon)
-    r.wants_human = bool(first_positions(norm, lexicon.human))
+    # A longer name heard by sound beats a shorter exact one inside it (低保变缘 is 低保边缘, not 低保).
+    sounded = _sound_index(tuple(phrases)).find(norm)
+    for s_start, s_end, kind, value in sounded:
+        named = [n for n in named if not (s_end - s_start > n[1] - n[0] and n[0] >= s_start and n[1] <= s_end
+                                          and n[1] > n[0] and n[2] == kind)]
+    targets = {"program": r.programs, "service": r.services, "service_item": r.service_items}
+    for _start, _end, kind, value in sorted(named) + [m for m in sounded if m[2] in targets]:
+        if value not in targets[kind]:
+            targets[kind].append(value)
+    r.aspects = _aspects(norm, lexicon, phrases)
+    r.wants_human = bool(first_positions(norm, lexicon.human)) or (
+        any("a" <= ch <= "z" for ch in norm) and any(m[2] == "human" for m in _cue_sounds(lexicon).find(norm)))
     r.distress = bool(first_positions(norm, lexicon.distress))
     # Danger is now; "家里着火了，啥都没了" is the hardship after it.
     r.danger = bool(first_positions(norm, lexicon.danger)) or (
@@ -140,13 +149,34 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     return r
 
 
-def _aspects(text: str, lexicon: Lexicon) -> List[str]:
+def _aspects(text: str, lexicon: Lexicon, phrases: Sequence[Phrase] = ()) -> List[str]:
     hits = []
     for aspect, cues in lexicon.aspect_cues.items():
         found = first_positions(text, cues)
         if found:
             hits.append((found[0][0], aspect))
+    if any("a" <= ch <= "z" for ch in text):
+        # Typed in pinyin ("duo shao qian"): the cue words by sound.
+        seen = {a for _, a in hits}
+        for start, _end, kind, aspect in _cue_sounds(lexicon).find(text):
+            if kind == "aspect" and aspect not in seen:
+                seen.add(aspect)
+                hits.append((start, aspect))
     return [a for _, a in sorted(hits)]
+
+
+_cue_index: Dict[int, Tuple[Lexicon, SoundIndex]] = {}
+
+
+def _cue_sounds(lexicon: Lexicon) -> SoundIndex:
+    hit = _cue_index.get(id(lexicon))
+    if hit is None or hit[0] is not lexicon:
+        cues = [(cue, "aspect", aspect) for aspect, found in lexicon.aspect_cues.items() for cue in found]
+        cues += [(cue, "human", "human") for cue in lexicon.human]
+        index = SoundIndex(c for c in cues if len(c[0]) >= 2)
+        _cue_index.clear()
+        _cue_index[id(lexicon)] = hit = (lexicon, index)
+    return hit[1]
 
 
 def _fitting(concepts: Mapping[str, int], situations: Sequence[Situation]) -> List[Situation]:

@@ -1,0 +1,34 @@
+"""Re-reading a message as the intent it really is (Rasa's own clarification mechanism, as in its two-stage fallback):
+the misread user event is reverted and the same text is logged again with the intent it was understood as, so the
+ordinary rules and forms answer it. A re-read message carries ``second_reading`` in its parse data and is never
+re-read again."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUttered, UserUtteranceReverted
+
+REREAD_MARK = "second_reading"
+# Slots filled from the entities of a re-read message (action_extract_slots ran on the misread one).
+ENTITY_SLOTS = {"service": "service", "application_no": "application_no", "program": "program"}
+
+
+def already_reread(tracker: Tracker) -> bool:
+    return bool((tracker.latest_message or {}).get(REREAD_MARK))
+
+
+def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict[str, Any]) -> List[EventType]:
+    """Events that replace the latest user message by the same text understood as ``intent``."""
+    message = dict(tracker.latest_message or {})
+    text = message.get("text") or ""
+    found = [e for e in message.get("entities") or [] if e.get("entity") not in entities]
+    found += [{"entity": k, "value": v, "extractor": "second_reading"} for k, v in entities.items()]
+    parse = {"text": text, "intent": {"name": intent, "confidence": 1.0},
+             "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": found, REREAD_MARK: True}
+    slots = set((domain or {}).get("slots", {}) or {})
+    events: List[EventType] = [UserUtteranceReverted(), ActionExecuted("action_listen"),
+                               UserUttered(text, parse_data=parse, input_channel=tracker.get_latest_input_channel())]
+    events += [SlotSet(slot, entities[name]) for name, slot in ENTITY_SLOTS.items()
+               if name in entities and slot in slots]
+    return events

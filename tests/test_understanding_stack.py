@@ -1,0 +1,53 @@
+"""The second reading through the running stack (real Rasa server, action server, knowledge base): what a resident
+sees for a situation, a misspelt programme, an adjacent topic, and the first question after staff hand back."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from bench.residents import Client
+
+pytestmark = pytest.mark.stack
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _talk(stack, *texts, hand_back_before=None):
+    sender = f"understand-{uuid.uuid4().hex[:10]}"
+    replies = []
+    async with Client(stack.rasa_url, stack.token) as client:
+        for i, text in enumerate(texts):
+            if hand_back_before == i:
+                await client.hand_back(sender)
+            replies.append(await client.say(sender, text))
+        tracker = await client.tracker(sender)
+    return replies, tracker
+
+
+def test_a_hardship_story_gets_fitting_programmes_not_the_emergency_numbers(stack):
+    [(reply, buttons)], _ = _run(_talk(stack, "孩子的爸爸妈妈都没了 现在跟着我这个奶奶过日子"))
+    assert "120" not in reply and "没听明白" not in reply
+    assert "孤儿" in reply or "事实无人抚养" in reply
+    assert "转人工" in buttons
+
+
+def test_a_misspelt_programme_with_two_questions_is_answered_and_the_second_offered(stack):
+    [(reply, buttons)], _ = _run(_talk(stack, "高灵津贴去哪里办 要带啥"))
+    assert "高龄津贴｜办理地点和方式" in reply
+    assert buttons[0] == "要带什么材料"
+
+
+def test_an_adjacent_topic_is_referred_elsewhere(stack):
+    [(reply, _)], _ = _run(_talk(stack, "我的退休金今年怎么还没调"))
+    assert "不归民政部门管" in reply and "社会保险" in reply
+
+
+def test_the_first_question_after_staff_hand_back_is_answered(stack):
+    replies, tracker = _run(_talk(stack, "叫个工作人员来", "那低保要带什么材料", hand_back_before=1))
+    assert any(e.get("event") == "action" and e.get("name") == "action_handoff" for e in tracker["events"])
+    reply, _ = replies[1]
+    assert "低保｜所需材料" in reply, reply

@@ -163,7 +163,8 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         if loc:
             locality_id, locality_named = loc, True
     named = _values(entities, "program")
-    program_named = next((p for p in (resolve_program(kb, v) for v in named + reading.programs) if p), None)
+    # The reading holds the classifier's programme entities too, minus any inside a longer name heard by sound.
+    program_named = next((p for p in (resolve_program(kb, v) for v in reading.programs) if p), None)
     pending = fresh_pending_aspect(tracker)
     slot_program = resolve_program(kb, tracker.get_slot("program"))
 
@@ -171,7 +172,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         dispatcher.utter_message(response="utter_program_unknown")
         return _clear_pending(tracker)
 
-    programs = [p for p in dict.fromkeys(resolve_program(kb, v) for v in named + reading.programs) if p]
+    programs = [p for p in dict.fromkeys(resolve_program(kb, v) for v in reading.programs) if p]
     if len(programs) >= 2 and first_positions(reading.text, lex.together):
         combined = replies.combine(kb, lex, programs[0], programs[1])
         if combined is not None:

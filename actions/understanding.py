@@ -16,7 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import answer_message, current_knowledge, send
+from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, send
 from actions.rereading import already_reread, reread
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
@@ -118,9 +118,56 @@ class ActionRecommend(Action):
         if kb is None:
             return []
         reading = reading_of(kb, tracker)
-        if reading.recognised and not reading.situations:
-            intent, entities = reading.intent() or ("ask_overview", {})
-            return answer_here(dispatcher, tracker, kb, reading, intent, entities, domain)
+        decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
+        if decision is not None and decision[0] in REREAD_FROM_KNOWLEDGE and not already_reread(tracker):
+            return reread(tracker, decision[0], decision[1], domain)
+        if reading.recognised and decision is not None and decision[0] in ANSWERED_HERE:
+            # A programme named outright is answered, even when the message also describes a situation.
+            return answer_here(dispatcher, tracker, kb, reading, decision[0], decision[1], domain)
         send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
                                            service_names(kb.directory)))
         return []
+
+
+class ActionCheckComplaint(Action):
+    """A complaint goes to a person; one that is really distress (说话不算数, 跑断了腿) is first acknowledged."""
+
+    def name(self) -> Text:
+        return "action_check_complaint"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if already_reread(tracker):
+            return []
+        kb = current_knowledge(dispatcher)
+        if kb is None:
+            return []
+        reading = reading_of(kb, tracker)
+        if reading.distress and not reading.danger:
+            return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
+        return []
+
+
+class ActionCheckSmallTalk(Action):
+    """Greetings, thanks and "what can you do" are answered as such — unless the message also names a programme or
+    service with a question ("你好 低保怎么申请", "lin shi jiu zhu duo shao qian"), which is then answered instead."""
+
+    def name(self) -> Text:
+        return "action_check_small_talk"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if already_reread(tracker):
+            return []
+        kb = current_knowledge(dispatcher)
+        if kb is None:
+            return []
+        reading = reading_of(kb, tracker)
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        asks = bool(reading.aspects) or intent not in ("thank", "goodbye")
+        if not (reading.recognised and asks):
+            return []
+        decision = reading.intent()
+        if decision is None or decision[0] in ("emergency", "request_human"):
+            return []
+        return reread(tracker, decision[0], decision[1], domain)

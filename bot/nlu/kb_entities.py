@@ -176,9 +176,12 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def extract(self, text: str) -> List[Dict[Text, Any]]:
         exact = self._index.find(text)
-        # Sound-alike names (高灵津贴, 低宝, di bao) where no exact name was found (bot/nlu/sounds.py).
-        sounded = [m for m in self._sounds.find(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES
-                   and all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
+        sounded = [m for m in self._sounds.find(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES]
+        # A longer name heard by sound replaces a shorter exact one inside it (低保变缘 is 低保边缘, not 低保);
+        # elsewhere sound-alike names (高灵津贴, 低宝, di bao) only fill what no exact name covers.
+        exact = [x for x in exact if not any(m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
+                                             and m[2] == x[2] for m in sounded)]
+        sounded = [m for m in sounded if all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
         return [
             {ENTITY_ATTRIBUTE_TYPE: entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: end,
              ENTITY_ATTRIBUTE_VALUE: value}

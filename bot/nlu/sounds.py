@@ -147,6 +147,8 @@ class SoundIndex:
 
     # A name of this many syllables or more may have one syllable wrong (高龄津帖, 残疾人两项补帖).
     ONE_OFF_MIN = 4
+    # A name of this many syllables or more may also be said with one syllable left out (失能老人护理补贴).
+    ONE_LESS_MIN = 6
 
     def __init__(self, phrases: Iterable[Phrase]) -> None:
         self._by_first: Dict[str, List[Tuple[Tuple[Tuple[str, ...], ...], str, str, str]]] = {}
@@ -184,7 +186,23 @@ class SoundIndex:
                             break
                 if misses <= allowed:
                     found.append((misses, unit.start, units[i + n - 1].end, entity, value))
+                elif n >= self.ONE_LESS_MIN:
+                    end = _with_one_left_out(units, i, sounds)
+                    if end is not None:
+                        found.append((1, unit.start, end, entity, value))
         return _longest(found)
+
+
+def _with_one_left_out(units: Sequence[Unit], i: int, sounds: Tuple[Tuple[str, ...], ...]) -> Optional[int]:
+    """End of a match of ``sounds`` at unit ``i`` with exactly one inner syllable of the name left out."""
+    n = len(sounds)
+    if i + n - 1 > len(units):
+        return None
+    for skip in range(1, n - 1):
+        rest = sounds[:skip] + sounds[skip + 1:]
+        if all(set(units[i + k].sounds) & set(rest[k]) for k in range(n - 1)):
+            return units[i + n - 2].end
+    return None
 
 
 def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Match]:

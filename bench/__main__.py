@@ -129,6 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="measure even when other work uses the machine (development only; results marked busy)")
     parser.add_argument("--nlu", action="store_true", help="also NLU quality against stock Rasa's pipeline (hours)")
     parser.add_argument("--skip-nlu", action="store_true", help=argparse.SUPPRESS)  # the default now
+    parser.add_argument("--skip-residents", action="store_true",
+                        help="skip the resident evaluation set (issue 11: useful replies per class, end to end)")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-prod", action="store_true")
     parser.add_argument("--model", default="",
@@ -151,6 +153,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             from bench import nlu_quality
             result["nlu"] = nlu_quality.compare()
             result["nlu_load_average"] = machine.load_average()
+        if not args.skip_residents:
+            from bench import residents
+            result["residents"] = residents.for_bench(args.model)
         if not args.skip_load:
             result["perf"] = run_perf(args)
             result["ratios"] = report.ratios(result["perf"])
@@ -176,11 +181,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         result["charts"] = report.charts(result["perf"], stamp, RESULTS)
     # Parts skipped in this run keep their figures from the previous one (each with its own date).
     previous = json.loads((RESULTS / "latest.json").read_text()) if (RESULTS / "latest.json").exists() else {}
-    for part in ("training", "nlu"):
+    for part in ("training", "nlu", "residents"):
         if part not in result and part in previous:
             result[part] = previous[part]
             result.setdefault("dates", {})[part] = previous.get("dates", {}).get(part, previous.get("date"))
-    for part in ("training", "nlu", "perf"):
+    for part in ("training", "nlu", "residents", "perf"):
         if part in result:
             result.setdefault("dates", {}).setdefault(part, stamp)
     if "perf" not in result and "perf" in previous:

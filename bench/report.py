@@ -205,6 +205,10 @@ def markdown(result: Dict) -> str:
                       f"| the rest: dialogue policies, tracker store, lock store, HTTP | {bd['rest_ms']} |", ""]
         if "model" in perf:
             lines += [f"Huimin model {perf['model']['file']}: {perf['model']['model_mb']} MB.", ""]
+    if "residents" in result:
+        from bench.residents import table_markdown
+        lines += ["Resident evaluation set (tests/nlu/residents/, useful replies per class, graded end to end; "
+                  "dev is the tuning split):", "", table_markdown(result["residents"]), ""]
     if "nlu" in result:
         lines += ["| NLU pipeline (held-out + SMP2017 OOS) | intent acc. | macro-F1 | OOS precision | OOS recall | "
                   "entity F1 | training s | model MB |", "|---|---|---|---|---|---|---|---|"]

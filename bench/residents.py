@@ -182,12 +182,14 @@ class Client:
         return reply, buttons
 
     async def tracker(self, sender: str) -> Dict[str, Any]:
-        for conv in (sender, f"rest:{sender}"):
+        # REST conversations are namespaced (rest:<sender>); asking for an unknown id creates an empty one, so the
+        # right one is the one holding the resident's messages.
+        for conv in (f"rest:{sender}", sender):
             async with self.session.get(f"{self.rasa_url}/conversations/{conv}/tracker",
                                         params={"token": self.token}) as resp:
                 if resp.status == 200:
                     data = await resp.json(content_type=None)
-                    if data.get("events"):
+                    if any(e.get("event") == "user" for e in data.get("events") or []):
                         return data
         return {}
 

@@ -16,9 +16,11 @@ from bench.residents import evaluate, summarise
 
 pytestmark = pytest.mark.stack
 
-# Below the measured figures (README); raise them as understanding improves, never lower them to pass.
-FLOOR_OVERALL = 0.0
-FLOOR_CLASS = 0.0
+# Regression floors below the figures measured on 2026-12-07 (README, "Understanding residents": test 0.74 overall,
+# lowest class 0.59; conversations 0.76, lowest class 0.50 with two turns). They are not the targets
+# (95 % / 90 %), which are not met yet; raise them as understanding improves, never lower them to pass.
+FLOOR_OVERALL = 0.70
+FLOOR_CLASS = 0.45
 
 
 @pytest.fixture(scope="module")

@@ -266,3 +266,49 @@ async def _group_texts(session, group_id):
     from bot.insights.models import Message
     return (await session.execute(sa.select(Message.text).where(Message.group_id == group_id)
                                   .order_by(Message.id))).scalars().all()
+
+
+def test_wechat_asks_after_the_second_answer_and_stores_the_numbered_vote(stack, wechat_api):
+    """On WeChat the question comes once, after the second knowledge answer, as numbered choices; the number
+    reply is stored as feedback (channel wechat) and never reaches the assistant."""
+    import asyncio
+    import re
+    import time
+
+    from bot.insights.wechat_feedback import texts
+    from tests.test_wechat_channel import CONTENT, WeChatServer, new_user
+
+    wechat, openid = WeChatServer(stack), new_user()
+    question = texts()["question"]
+
+    def say(text: str) -> str:
+        """Push a message; everything WeChat delivered for it (a long reply may come in several texts)."""
+        before = len(wechat_api.messages_to(openid))
+        users = len(wechat.user_texts(openid))
+        wechat.push(wechat.text(openid, text), openid)
+        wechat_api.wait_for_messages(openid, before + 1)
+        time.sleep(2)
+        assert len(wechat.user_texts(openid)) in (users, users + 1)
+        return "\n".join(m["text"]["content"] for m in wechat_api.messages_to(openid)[before:])
+
+    assert question not in say("低保需要什么材料")
+    second = say("特困供养需要什么材料")
+    assert question in second, second
+    line = CONTENT.texts["choice_line"].replace("{number}", r"(\d+)").replace("{title}", texts()["unhelpful"])
+    number = re.search(line, second).group(1)
+    users_before = wechat.user_texts(openid)
+    assert say(number) == texts()["thanks"]
+    assert wechat.user_texts(openid) == users_before  # the vote did not go to the assistant
+
+    async def stored():
+        from bot.db import dispose_engines, session_scope
+        from bot.insights.models import Feedback
+        import sqlalchemy as sa
+        async with session_scope(stack.database_url) as s:
+            rows = (await s.execute(sa.select(Feedback).where(Feedback.channel == "wechat"))).scalars().all()
+            out = [(r.helpful, r.aspect) for r in rows]
+        await dispose_engines()
+        return out
+    assert (False, "materials") in asyncio.run(stored())
+    # A third answer brings no question again.
+    assert question not in say("低保需要什么材料")

@@ -334,6 +334,12 @@ class WeChatInput(InputChannel):
         try:
             await on_new_message(UserMessage(text, out, sender_id(openid), input_channel=self.name(),
                                              metadata={"wechat": {"kind": kind}}))
+            if any(item.get("buttons") for item in out.pending):
+                # After the second knowledge answer: 有用/没用 as two more numbered choices (bot/insights).
+                from bot.insights.wechat_feedback import question_for
+                question = await question_for(sender_id(openid))
+                if question:
+                    out.pending.append(question)
             if not out.pending:  # paused for a person: acknowledge instead of silence (bot/handoff/waiting.py)
                 from bot.handoff.waiting import acknowledgement, agent_of
                 ack = await acknowledgement(agent_of(getattr(self, "_sanic_app", None)), sender_id(openid))
@@ -405,6 +411,10 @@ class WeChatInput(InputChannel):
                                                "text": {"content": too_long_reply()}})
         if text:
             text = await self._map_choice(openid, text)
+            from bot.insights.wechat_feedback import is_vote, record_vote
+            if is_vote(text):  # 有用/没用 is for the editors, not a question for the assistant
+                thanks = await record_vote(sender_id(openid), text)
+                return await self.api.send_custom({"touser": openid, "msgtype": "text", "text": {"content": thanks}})
             await self._to_rasa(openid, text, USER_MESSAGE_QUOTA, on_new_message, msg.type)
 
     async def _handle_safely(self, msg: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:

@@ -24,7 +24,6 @@ from bot.insights.service import Insights, InsightsError, for_app
 from bot.retention.policies import CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS, Policy
 
 log = logging.getLogger(__name__)
-MAX_REPLAY_TEXTS = 2000
 
 
 def _insights(request: web.Request) -> Insights:

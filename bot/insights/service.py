@@ -285,11 +285,14 @@ class Insights:
             texts = {g.id: (await s.execute(sa.select(Message.text).where(Message.group_id == g.id)
                                             .order_by(Message.id))).scalars().all() for g in groups}
         results = []
+        seen: Dict[str, dict] = {}  # forty residents asking the same words need one parse
         for g in groups:
             answered = 0
             details = []
             for text in texts[g.id]:
-                parsed = await parse(text)
+                if text not in seen:
+                    seen[text] = await parse(text)
+                parsed = seen[text]
                 intent = ((parsed or {}).get("intent") or {}).get("name")
                 ok = bool(intent) and intent not in FALLBACK_INTENTS
                 answered += ok

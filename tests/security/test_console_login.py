@@ -127,6 +127,33 @@ def test_a_stranger_cannot_lock_a_staff_member_out(stack):
                                            headers={"X-Forwarded-For": "198.51.100.4"})
         assert status == 200, body
 
+    async def lock_of_stranger():
+        import sqlalchemy as sa
+
+        from bot.console.models import LoginFailure
+        from bot.db import session_scope
+        async with session_scope(stack.database_url) as s:
+            row = (await s.execute(sa.select(LoginFailure).where(LoginFailure.user_name == name,
+                                                                 LoginFailure.locked_until.isnot(None)))).scalar_one()
+            return row.key, row.strikes, auth._utc(row.locked_until) - auth.utcnow()
+
+    async def expire(key):
+        import datetime as dt
+
+        import sqlalchemy as sa
+
+        from bot.console.models import LoginFailure
+        from bot.db import session_scope
+        async with session_scope(stack.database_url) as s:
+            await s.execute(sa.update(LoginFailure).where(LoginFailure.key == key)
+                            .values(locked_until=auth.utcnow() - dt.timedelta(seconds=1)))
+
     asyncio.run(run())
-    # Back-off: each further lock of the same address lasts twice as long (at most a day).
+    key, strikes, left = asyncio.run(lock_of_stranger())
+    assert strikes == 1 and 14 * 60 < left.total_seconds() <= 15 * 60
+    # Back-off: when the lock has run out and the guessing goes on, the next lock lasts twice as long.
+    asyncio.run(expire(key))
+    asyncio.run(run())
+    key2, strikes, left = asyncio.run(lock_of_stranger())
+    assert key2 == key and strikes == 2 and 29 * 60 < left.total_seconds() <= 30 * 60
     assert [auth.lock_minutes(n) for n in (1, 2, 3)] == [15, 30, 60] and auth.lock_minutes(20) == 24 * 60

@@ -185,10 +185,19 @@ async def test_reply_hand_back_and_close(console, db_url, fake_rasa):
     assert resp.status == 201 and (await resp.json())["message"]["status"] == "delivered"
     assert fake_rasa.delivered[-1] == {"to": "resident-1", "text": "您好，我是社区的小王", "channel": "latest"}
 
-    # Closing before handing back would leave the resident talking to nobody.
+    # Closing while holding the conversation hands it back first; when that fails the ticket stays open and the
+    # conversation paused, so the resident is never left talking to nobody.
+    fake_rasa.down = True
     resp = await post(wang, f"/api/tickets/{tid}/close", {"outcome": "已解答"})
-    assert resp.status == 409
+    fake_rasa.down = False
+    assert resp.status == 503 and "还没有结束" in (await resp.json())["message"]
     assert (await tickets.get_ticket(tid, db_url))["status"] == "active"
+    assert (await tickets.get_ticket(tid, db_url))["handed_back_at"] is None
+    assert fake_rasa.conversation("resident-1")["paused"] is True
+    # Only the holder may close; without an outcome nothing happens, and the reason is said in words.
+    assert (await post(li, f"/api/tickets/{tid}/close", {"outcome": "我来结束"})).status == 409
+    resp = await post(wang, f"/api/tickets/{tid}/close", {"outcome": " "})
+    assert resp.status == 400 and (await resp.json())["message"] == "请写一句处理结果再结束工单"
     assert fake_rasa.conversation("resident-1")["paused"] is True
 
     assert (await post(li, f"/api/tickets/{tid}/handback")).status == 409
@@ -205,6 +214,15 @@ async def test_reply_hand_back_and_close(console, db_url, fake_rasa):
     assert resp.status == 200 and (await resp.json())["ticket"]["status"] == "closed"
     closed = await (await wang.get("/api/tickets?view=closed")).json()
     assert [t["id"] for t in closed["tickets"]] == [tid]
+
+    # Closing in one step: handed back and closed together.
+    second = await open_ticket(db_url, fake_rasa, cid="resident-2")
+    assert (await post(wang, f"/api/tickets/{second['id']}/claim")).status == 200
+    resp = await post(wang, f"/api/tickets/{second['id']}/close", {"outcome": "已电话联系"})
+    body = await resp.json()
+    assert resp.status == 200 and body["ticket"]["status"] == "closed" and body["ticket"]["handed_back_at"]
+    assert fake_rasa.conversation("resident-2")["paused"] is False
+    assert fake_rasa.delivered[-1] == {"to": "resident-2", "text": "惠民助手回来了", "channel": "latest"}
 
 
 async def test_reply_while_rasa_is_down_is_kept_and_retried(console, db_url, fake_rasa):

@@ -1,18 +1,35 @@
-"""The staff console in Debian's Chromium (Playwright) against the running stack: log in, see a resident's
-request appear in the queue live (server-sent events, no reload), claim it, reply, hand back, close.
-Screenshots go to tests/artifacts/."""
+"""The staff console in Debian's Chromium (Playwright) against the running stack: a resident's request appears in
+the queue live and is announced (sound + browser notification); the card shows what the resident said, the channel
+in words and the wait; the whole handover is done with the keyboard (claim, reply, close — which hands back in
+the same step); errors stay until read; the transcript shows button titles and local times; a closed ticket
+shows its outcome. Then the other pages: bookings (name as given, Chinese statuses, cancel through a dialog),
+applications (searchable list with Chinese labels, look-up above import), who is logged in everywhere, and a
+page a role may not open explained in Chinese. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
+
+import datetime as dt
+import re
 
 import pytest
 
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
 from tests.handoff_helpers import Resident, Staff, ensure_staff_user
+from tests.test_applications_import import ID_A
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(1800)]
 PASSWORD = "page-password-1"
 
 
-async def test_staff_takes_over_in_the_browser(stack, chromium_path):
+async def login(page, console_url: str, name: str, password: str = PASSWORD, path: str = "/staff") -> None:
+    await page.goto(console_url + path)
+    await page.wait_for_url("**/login**")
+    await page.fill("#username", name)
+    await page.fill("#password", password)
+    await page.click("#login-button")
+    await page.wait_for_url("**" + path)
+
+
+async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -21,7 +38,10 @@ async def test_staff_takes_over_in_the_browser(stack, chromium_path):
     api = Staff(stack.console_url)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                            timezone_id="Asia/Shanghai")
+        await context.grant_permissions(["notifications"], origin=stack.console_url)
+        page = await context.new_page()
         try:
             await page.goto(stack.console_url + "/staff")
             await page.wait_for_url("**/login**")
@@ -33,43 +53,174 @@ async def test_staff_takes_over_in_the_browser(stack, chromium_path):
             await page.click("#login-button")
             await page.wait_for_url("**/staff")
             await page.wait_for_selector("#me:has-text('page_li')")
+            await page.check("#notify")  # sound + browser notification for new waiting tickets
 
-            # The resident asks for a person after the page is open: the ticket must arrive live.
+            # The resident taps a button of an answer, asks for a person after the page is open, then writes.
             await resident.connect()
+            await resident.say("低保")
+            answer = await resident.wait_for(lambda m: bool(m.get("quick_replies")), timeout=90)
+            button = answer["quick_replies"][0]
+            await resident.say(button["payload"])
+            await resident.wait_for(lambda m: bool(m.get("text")), after=len(resident.received))
             await resident.say("转人工")
             await api.login("page_li", PASSWORD)
             ticket = await api.wait_ticket(resident.session_id)
-            row = page.locator(f"#tickets li[data-ticket='{ticket['id']}']")
-            await row.wait_for(timeout=15000)
-            assert await page.text_content("#live-mode") == ""  # SSE, not the polling fallback
-            await page.screenshot(path=str(ARTIFACTS / "console_queue.png"), full_page=True)
-
-            await row.click()
-            await page.wait_for_selector(f"#conv-title:has-text('#{ticket['id']}')")
-            await page.click("#claim")
-            await page.wait_for_selector("#send:enabled")
-            await page.select_option("#canned", index=1)
-            canned = await page.input_value("#reply-text")
-            assert canned
-            await page.fill("#reply-text", "您好，我是社区的小李。")
             mark = len(resident.received)
-            await page.click("#send")
-            await resident.wait_for(lambda m: m.get("text") == "您好，我是社区的小李。", after=mark)
+            await resident.say("我腿脚不好，想问问能不能上门办")
+            await resident.wait_for(lambda m: m.get("kind") == "received", after=mark)
+
+            card = page.locator(f"#tickets li[data-ticket='{ticket['id']}']")
+            await card.wait_for(timeout=15000)
+            assert await page.text_content("#live-mode") == ""  # SSE, not the polling fallback
+            await page.wait_for_function("() => (window.__huiminNotified || []).length >= 1", timeout=15000)
+            assert await page.evaluate("window.__huiminBeeps") >= 1
+            await page.wait_for_selector(f"#tickets li[data-ticket='{ticket['id']}'] .said:has-text('上门办')",
+                                         timeout=15000)
+            text = await card.inner_text()
+            assert "网页" in text and "socketio" not in text and re.search(r"已等 \d+ (秒|分钟)", text)
+            assert await page.locator(".legend").is_visible()
+            # With no ticket open, the queue uses the whole width.
+            layout, tickets = await page.locator("#layout").bounding_box(), await page.locator("#tickets").bounding_box()
+            assert tickets["width"] > 0.9 * (layout["width"] - 40)
+            await page.screenshot(path=str(ARTIFACTS / "console_queue.png"))
+
+            # Keyboard only from here: the card is a button; Enter opens the ticket and focuses its title.
+            await card.locator("button").focus()
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector(f"#conv-title:has-text('#{ticket['id']}')")
+            assert await page.evaluate("document.activeElement.id") == "conv-title"
+            transcript = await page.inner_text("#transcript")
+            assert button["title"] in transcript and "/ask" not in transcript and '{"' not in transcript
+            assert re.search(r"\d\d:\d\d", transcript) and "T0" not in transcript  # local times, not ISO
+            # The transcript is the one scroll area: the page itself does not scroll.
+            assert await page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
+
+            await page.locator("#claim").focus()
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector("#send:enabled")
+            await page.wait_for_function("() => document.activeElement.id === 'reply-text'")  # focus moves on
+            await page.keyboard.type("您好，我是社区的小李。")
+            mark = len(resident.received)
+            await page.keyboard.press("Control+Enter")
+            staff_message = await resident.wait_for(lambda m: m.get("text") == "您好，我是社区的小李。", after=mark)
+            assert staff_message.get("staff") == "工作人员 page_li"
             await page.wait_for_selector("#transcript li.staff:has-text('您好，我是社区的小李。')")
+            await page.screenshot(path=str(ARTIFACTS / "console_conversation.png"))
 
-            await resident.say("谢谢，我知道了")
-            await page.wait_for_selector("#transcript li.resident:has-text('谢谢，我知道了')", timeout=15000)
-            await page.screenshot(path=str(ARTIFACTS / "console_conversation.png"), full_page=True)
+            # Closing without an outcome: the error stays until it is read.
+            assert await page.inner_text("#close") == "交还并结束工单"
+            assert "交还" in await page.inner_text("#close-hint")
+            await page.locator("#close").focus()
+            await page.keyboard.press("Enter")
+            error = page.locator(".notice.error", has_text="请写一句处理结果")
+            await error.wait_for()
+            await page.wait_for_timeout(2500)  # a queue refresh and a live event later, still there
+            assert await error.is_visible()
+            await error.get_by_role("button", name="知道了").click()
+            assert await error.count() == 0
 
-            assert await page.is_disabled("#close")  # not before handing back
-            await page.click("#handback")
+            # Closing hands back in the same step.
+            await page.locator("#outcome").focus()
+            await page.keyboard.type("已说明上门办理的条件")
+            await page.keyboard.press("Enter")
             await resident.wait_for(lambda m: "惠民助手继续" in (m.get("text") or ""), after=mark)
-            await page.wait_for_selector("#close:enabled")
-            await page.fill("#outcome", "居民已了解")
-            await page.click("#close")
             await page.wait_for_selector("#conv-title:has-text('已结束')")
-            await page.screenshot(path=str(ARTIFACTS / "console_closed.png"), full_page=True)
+            assert "已说明上门办理的条件" in await page.inner_text("#conv-outcome")
+            await page.screenshot(path=str(ARTIFACTS / "console_closed.png"))
+
+            # Tabs are a real tab list: arrow keys move the selection, the panel follows.
+            await page.locator("#tab-waiting").focus()
+            await page.keyboard.press("ArrowRight")
+            assert await page.get_attribute("#tab-mine", "aria-selected") == "true"
+            assert await page.evaluate("document.activeElement.id") == "tab-mine"
+            assert await page.get_attribute("#queue-panel", "aria-labelledby") == "tab-mine"
         finally:
             await browser.close()
             await resident.close()
             await api.close()
+
+
+async def _add_booking(database_url: str) -> str:
+    from bot.booking.models import Booking
+    from bot.db import session_scope
+    from bot.privacy import keyed_hash
+
+    start = dt.datetime.now().replace(hour=9, minute=0, second=0, microsecond=0) + dt.timedelta(days=3)
+    async with session_scope(database_url) as s:
+        b = Booking(code="BK" + start.strftime("%y%m%d") + "901", service_id="bath", mode="site",
+                    site_id="dayanggou", start=start, end=start + dt.timedelta(hours=1), person="我本人，刘福贵",
+                    phone_masked="139****0001", phone_hash=keyed_hash("13912340001", "booking.phone"),
+                    status="booked", idempotency_key="console-page-test-901")
+        s.add(b)
+        await s.flush()
+        return b.code
+
+
+async def test_records_pages_and_roles(stack, chromium_path, tmp_path):
+    from playwright.async_api import async_playwright
+
+    from bot.console.auth import create_user
+
+    await ensure_staff_user(stack.database_url, "page_li", PASSWORD)
+    try:
+        await create_user("page_editor", "editor", PASSWORD, stack.database_url)
+    except ValueError:
+        pass
+    code = await _add_booking(stack.database_url)
+    csv = tmp_path / "records.csv"
+    csv.write_text("application_no,program,applicant_name,id_number,phone,status,submitted_at,updated_at,note\n"
+                   f"GZ2026990001,低保,张建国,{ID_A},13912340001,公示中,2026-10-20,2026-11-02 09:30,\n",
+                   encoding="utf-8")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        page = await context.new_page()
+        try:
+            await login(page, stack.console_url, "page_li", path="/staff/bookings")
+            await page.wait_for_selector("#me:has-text('page_li')")
+            assert await page.get_by_role("button", name="退出登录").is_visible()
+            row = page.locator("#rows tr", has_text=code)
+            await row.wait_for()
+            text = await row.inner_text()
+            assert "刘*贵" in text and "我本人" not in text and "已预约" in text and "booked" not in text
+            await row.get_by_role("button", name="显示姓名地址").click()
+            await page.wait_for_selector(f"#rows tr:has-text('{code}') :text('刘福贵')")
+            await row.get_by_role("button", name="取消预约").click()
+            dialog = page.locator("#cancel-dialog")
+            await dialog.wait_for()
+            await page.click("#cancel-confirm")  # no reason yet: the dialog says so and stays open
+            assert "取消原因" in await page.inner_text("#cancel-error")
+            await page.fill("#cancel-reason", "服务站临时停水")
+            await page.screenshot(path=str(ARTIFACTS / "console_bookings_cancel.png"))
+            await page.click("#cancel-confirm")
+            await page.wait_for_selector(f"#rows tr:has-text('{code}') :text('已取消（服务站临时停水）')")
+
+            await page.goto(stack.console_url + "/staff/applications")
+            await page.wait_for_selector("#me:has-text('page_li')")
+            # The look-up comes before the import.
+            search, upload = await page.locator("#search").bounding_box(), await page.locator("#upload").bounding_box()
+            assert search["y"] < upload["y"]
+            await page.set_input_files("#file", str(csv))
+            await page.click("#upload button[type=submit]")
+            await page.wait_for_selector("#report:has-text('导入了 1 行')")
+            await page.fill("#number", "990001")
+            await page.keyboard.press("Enter")
+            listed = page.locator("#list tr", has_text="GZ2026990001")
+            await listed.wait_for()
+            text = await listed.inner_text()
+            assert "低保" in text and "公示中" in text and "public_notice" not in text and "dibao" not in text
+            await listed.get_by_role("button").click()
+            await page.wait_for_selector("#result dl:has-text('公示中')")
+            await page.screenshot(path=str(ARTIFACTS / "console_applications.png"))
+            await page.click("#logout")
+            await page.wait_for_url("**/login**")
+
+            # An editor may not open the staff pages: a page in Chinese, not a JSON 403.
+            await login(page, stack.console_url, "page_editor", path="/editor")
+            response = await page.goto(stack.console_url + "/staff/bookings")
+            assert response.status == 403
+            await page.wait_for_selector("h1:has-text('打不开')")
+            await page.wait_for_selector("#me:has-text('page_editor')")
+            assert "forbidden" not in await page.content()
+        finally:
+            await browser.close()

@@ -43,6 +43,14 @@ def _strip_filler(text: str) -> str:
     while end and (text[end - 1] in _TRAILING_PUNCTUATION or text[end - 1].isspace()):
         end -= 1
     return text[:end]
+# "我本人，刘福贵" answers who the booking is for (the resident) and gives the name: the name is what counts.
+_SELF_PREFIX = re.compile(r"^(?:我本人|我自己|本人|我就是|我是|我叫)[，,、:：\s]*")
+
+
+def name_as_given(text: str) -> str:
+    """The booker's name in an answer to "who is it for" (我本人，刘福贵 → 刘福贵; 本人 stays 本人)."""
+    candidate = _strip_filler(text or "").strip()
+    return _SELF_PREFIX.sub("", candidate).strip() or candidate
 
 
 @dataclass
@@ -159,7 +167,7 @@ def understand(message: Message, catalogue: Catalogue, now: dt.datetime,
     if m:
         u.person = m.group(1)
     elif requested == "booking_person" and plain and not u.phone_masked and not when_only:
-        candidate = _strip_filler(plain).strip()
+        candidate = name_as_given(plain)
         if 1 <= len(candidate) <= 20 and not re.search(r"\d", candidate):
             u.person = candidate
     elif relation:

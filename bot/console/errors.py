@@ -37,11 +37,25 @@ def _is_db_down(exc: BaseException) -> bool:
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
+def _wants_page(request: web.Request) -> bool:
+    """A browser opening a page (not a script calling the API): it gets a page it can read, not JSON."""
+    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+
+
+def _forbidden_page() -> web.StreamResponse:
+    from pathlib import Path
+    page = Path(__file__).resolve().parent / "pages" / "forbidden.html"
+    return web.Response(status=403, body=page.read_bytes(), content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as exc:
+        if exc.status == 403 and exc.error == "forbidden" and _wants_page(request):
+            return _forbidden_page()
         return json_error(exc.status, exc.error, exc.message, **exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -1,13 +1,17 @@
-"""Staff API for handoff tickets: queue, claim, pass on, conversation view, reply, retry, hand back, close,
-reveal (audited)."""
+"""Staff API for handoff tickets: queue, claim, pass on, conversation view, reply, retry, hand back, close
+(handing back first when needed), reveal (audited). Tickets and transcripts carry what staff read rather than
+codes: the channel in words, the resident's last words, button titles instead of payloads, programme names."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
 from bot.console.auth import audit, require_role
 from bot.console.errors import ApiError, int_param, read_json, text_field
+from bot.console.labels import CHANNELS, programme_names
 from bot.handoff import service, tickets
 from bot.handoff.offices import load_offices
 from bot.handoff.rasa_api import RasaUnavailable, transcript
@@ -31,6 +35,81 @@ def _publish(request: web.Request, ticket: dict) -> None:
     request.app["hub"].publish("ticket", ticket)
 
 
+def _last_said(ticket: dict) -> str:
+    """What the resident last said: from the tracker watcher, else the last 居民 line of the summary (never
+    Huimin's own words, e.g. its emergency advice)."""
+    if ticket.get("last_resident_text"):
+        return ticket["last_resident_text"]
+    for line in reversed((ticket.get("summary") or "").splitlines()):
+        if line.startswith("居民："):
+            return line[len("居民："):]
+    return ""
+
+
+def _readable_context(context: str, programs: Dict[str, str]) -> str:
+    """summary.context_line holds slot values as stored (政策：dibao); staff read names (政策：低保)."""
+    parts = []
+    for part in (context or "").split("；"):
+        label, sep, value = part.partition("：")
+        if sep and value in programs:
+            value = programs[value]
+        parts.append(f"{label}{sep}{value}")
+    return "；".join(p for p in parts if p)
+
+
+def _for_staff(ticket: dict, programs: Dict[str, str]) -> dict:
+    return dict(ticket, channel_name=CHANNELS.get(ticket["channel"], ticket["channel"] or "未知"),
+                last_said=_last_said(ticket), context=_readable_context(ticket.get("context") or "", programs))
+
+
+def _payload(text: str) -> Optional[Dict[str, Any]]:
+    """``/intent{"slot": "value"}`` → {"intent": ..., "entities": {...}}; None for words the resident typed."""
+    if not text.startswith("/"):
+        return None
+    name, brace, rest = text[1:].partition("{")
+    entities: Dict[str, Any] = {}
+    if brace:
+        try:
+            entities = json.loads("{" + rest)
+        except ValueError:
+            entities = {}
+    return {"intent": name.strip(), "entities": entities if isinstance(entities, dict) else {}}
+
+
+def readable_transcript(tracker: dict, programs: Dict[str, str]) -> List[dict]:
+    """The transcript as the resident saw it: a tapped button shows its title (not ``/ask_apply{…}``); a payload
+    with no button (the page's greeting, 转人工) is marked as such, with programme names for ids."""
+    titles: Dict[str, str] = {}
+    tapped: List[Optional[dict]] = []
+    for e in tracker.get("events") or []:
+        if e.get("event") == "bot":
+            data = e.get("data") or {}
+            for b in (data.get("buttons") or data.get("quick_replies") or []):
+                if isinstance(b, dict) and b.get("payload"):
+                    titles[b["payload"]] = b.get("title") or ""
+        elif e.get("event") == "user":
+            text = e.get("text") or ""
+            payload = _payload(text)
+            if payload is not None:
+                payload["title"] = titles.get(text)
+                payload["names"] = [programs.get(str(v), str(v)) for v in payload["entities"].values()
+                                    if isinstance(v, (str, int))]
+            tapped.append(payload)
+    out: List[dict] = []
+    users = iter(tapped)
+    for i, entry in enumerate(transcript(tracker)):
+        entry = dict(entry, index=i)
+        if entry["who"] == "resident":
+            payload = next(users, None)
+            if payload is not None:
+                entry.update(text=payload["title"] or "", tapped=payload)
+                out.append(entry)
+                continue
+        entry["text"] = redact_text(entry.get("text"))  # masked by default; reveal is audited
+        out.append(entry)
+    return out
+
+
 @require_role("staff")
 async def queue(request: web.Request) -> web.Response:
     view = request.query.get("view", "waiting")
@@ -38,10 +117,13 @@ async def queue(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_field", f"view 只能是 {', '.join(VIEWS)}", field="view")
     items = await tickets.list_tickets(view, request["user"].name, url=request.app["db_url"])
     offices = load_offices()
+    programs = programme_names()
+    items = [_for_staff(t, programs) for t in items]
     for t in items:
         office = offices.get(t["office"] or None)
         t["highlight"] = t["status"] == "waiting" and t["waiting_seconds"] > office.highlight_after_minutes * 60
-    return web.json_response({"view": view, "tickets": items, "status": request.app["status"]})
+    return web.json_response({"view": view, "tickets": items, "status": request.app["status"],
+                              "highlight_after_minutes": offices.get().highlight_after_minutes})
 
 
 @require_role("staff")
@@ -52,15 +134,16 @@ async def ticket_detail(request: web.Request) -> web.Response:
     except tickets.TicketError as exc:
         raise _conflict(exc)
     messages = await tickets.list_messages(ticket_id, request.app["db_url"])
-    office = load_offices().get(ticket["office"] or None)
-    body = {"ticket": ticket, "staff_messages": messages, "canned_replies": office.canned_replies,
-            "office": {"id": office.id, "name": office.name}, "transcript": None, "rasa_error": None,
+    offices = load_offices()
+    office = offices.get(ticket["office"] or None)
+    programs = programme_names()
+    body = {"ticket": _for_staff(ticket, programs), "staff_messages": messages,
+            "canned_replies": office.canned_replies, "office": {"id": office.id, "name": office.name},
+            "timezone": offices.timezone, "transcript": None, "rasa_error": None,
             "records": await _records(request, ticket)}
     try:
         tracker = await request.app["rasa"].tracker(ticket["conversation_id"])
-        # Masked by default; a reveal goes through the audited endpoint.
-        body["transcript"] = [dict(e, text=redact_text(e.get("text")), index=i)
-                              for i, e in enumerate(transcript(tracker))]
+        body["transcript"] = readable_transcript(tracker, programs)
         body["paused"] = bool(tracker.get("paused"))
         body["latest_input_channel"] = tracker.get("latest_input_channel")
     except RasaUnavailable:
@@ -152,10 +235,22 @@ async def hand_back(request: web.Request) -> web.Response:
 
 @require_role("staff")
 async def close(request: web.Request) -> web.Response:
+    """Close with an outcome; a conversation still held is handed back to Huimin first, in the same step (the
+    resident must never be left with nobody answering)."""
     data = await read_json(request)
-    outcome = text_field(data, "outcome", max_len=2000)
+    outcome = text_field(data, "outcome", required=False, max_len=2000)
+    if not outcome:
+        raise ApiError(400, "missing_field", "请写一句处理结果再结束工单", field="outcome")
+    ticket_id, user = _ticket_id(request), request["user"].name
     try:
-        ticket = await tickets.close(_ticket_id(request), request["user"].name, outcome, request.app["db_url"])
+        current = await tickets.get_ticket(ticket_id, request.app["db_url"])
+        if current["status"] == "active" and current["assignee"] == user and not current["handed_back_at"]:
+            try:
+                await service.hand_back(request.app["rasa"], ticket_id, user, request.app["db_url"])
+            except RasaUnavailable:
+                raise ApiError(503, "rasa_unavailable",
+                               "对话服务连不上，没能把对话交还给惠民助手，所以工单还没有结束。请稍后再试。")
+        ticket = await tickets.close(ticket_id, user, outcome, request.app["db_url"])
     except tickets.TicketError as exc:
         raise _conflict(exc)
     _publish(request, ticket)

@@ -28,12 +28,19 @@ def _booking_dict(b, cat=None, reveal: bool = False) -> dict:
     return {"code": b.code, "service_id": b.service_id, "service": service.name if service else b.service_id,
             "site_id": b.site_id, "site": site.name if site else b.site_id, "mode": b.mode,
             "start": b.start.isoformat(), "end": b.end.isoformat(),
-            "person": b.person if reveal else mask_name(b.person or ""),
+            "person": _person(b.person, reveal),
             "address": (b.address if reveal else ("（已隐藏）" if b.address else None)),
             "phone": b.phone_masked, "status": b.status, "cancel_reason": b.cancel_reason,
             "conversation_id": b.conversation_id,
             "summary": f"{b.code} {service.name if service else b.service_id} {b.start:%m-%d %H:%M} "
                        f"{site.name if site else b.site_id} {b.status}"}
+
+
+def _person(raw, reveal: bool) -> str:
+    """The booker's name as given (bookings made before the capture fix may hold "我本人，刘福贵")."""
+    from bot.booking.understand import name_as_given
+    name = name_as_given(raw or "")
+    return name if reveal else mask_name(name)
 
 
 def _date(value, name):

@@ -3,11 +3,14 @@
   "use strict";
   var REASONS = {requested: "居民要求", repeated_misunderstanding: "多次没听懂", complaint: "投诉", emergency: "紧急"};
   var STATUS = {waiting: "等待中", active: "处理中", closed: "已结束"};
-  var WHO = {resident: "居民", huimin: "惠民", staff: "工作人员"};
-  var view = "waiting", me = null, current = null, currentTicket = null, pollTimer = null;
+  var WHO = {resident: "居民", huimin: "惠民助手", staff: "工作人员"};
+  var PAYLOAD_WORDS = {greet: "（打开了聊天页面）", request_human: "（点了“转人工”）"};
+  var KEY_NOTIFY = "huimin.console.notify";
+  var view = "waiting", me = null, current = null, pollTimer = null, timeZone = null, labels = {};
+  var seenWaiting = null;  // ids of waiting tickets already known: anything new is announced
   var $ = function (id) { return document.getElementById(id); };
 
-  function fmtWait(s) { return s < 60 ? s + " 秒" : Math.floor(s / 60) + " 分钟"; }
+  function fmtWait(s) { return s < 60 ? s + " 秒" : s < 3600 ? Math.floor(s / 60) + " 分钟" : Math.floor(s / 3600) + " 小时 " + Math.floor(s % 3600 / 60) + " 分钟"; }
   function banner(text) { var b = $("banner"); b.textContent = text || ""; b.hidden = !text; }
   function showStatus(st) {
     var parts = [];
@@ -21,74 +24,157 @@
     if (text !== undefined) { e.textContent = text; }
     return e;
   }
+  function fail(e, fallback) { HuiminApi.notice((e && e.message) || fallback || "操作没有成功"); }
 
+  /* ---------- queue ---------- */
   async function loadQueue() {
     try {
       var data = await HuiminApi.get("/api/tickets?view=" + view);
       showStatus(data.status);
+      $("late-minutes").textContent = data.highlight_after_minutes || 5;
       renderQueue(data.tickets);
-      if (view === "waiting") { $("count-waiting").textContent = "(" + data.tickets.length + ")"; }
-    } catch (e) { banner(e.message || "工单列表加载失败"); }
+      if (view === "waiting") {
+        $("count-waiting").textContent = "(" + data.tickets.length + ")";
+        announceNew(data.tickets);
+      }
+    } catch (e) { fail(e, "工单列表加载失败"); }
+  }
+
+  function card(t) {
+    var li = el("li", {"data-ticket": t.id, "class": "p" + t.priority + (t.highlight ? " late" : "") +
+      (t.id === current ? " selected" : "")});
+    var b = el("button", {type: "button", "class": "ticket-open", "aria-current": t.id === current ? "true" : "false"});
+    var top = el("span", {"class": "card-top"});
+    top.appendChild(el("span", {"class": "reason"}, REASONS[t.reason] || t.reason));
+    top.appendChild(el("span", {"class": "channel"}, t.channel_name || t.channel || ""));
+    top.appendChild(el("span", {"class": "wait"}, t.status === "waiting" ? "已等 " + fmtWait(t.waiting_seconds) :
+      (STATUS[t.status] || t.status) + (t.assignee ? " · " + t.assignee : "")));
+    b.appendChild(top);
+    b.appendChild(el("span", {"class": "said"}, t.last_said ? "“" + t.last_said + "”" : "（居民还没有说话）"));
+    var where = [t.context, "#" + t.id].filter(Boolean).join(" · ");
+    b.appendChild(el("span", {"class": "muted where"}, where));
+    b.addEventListener("click", function () { openTicket(t.id, true); });
+    li.appendChild(b);
+    return li;
   }
 
   function renderQueue(items) {
     var ul = $("tickets");
     ul.textContent = "";
     if (!items.length) { ul.appendChild(el("li", {"class": "empty"}, "没有工单")); return; }
-    items.forEach(function (t) {
-      var li = el("li", {"data-ticket": t.id, "class": "p" + t.priority + (t.highlight ? " late" : "") +
-        (t.id === current ? " selected" : ""), tabindex: "0"});
-      li.appendChild(el("span", {"class": "reason"}, REASONS[t.reason] || t.reason));
-      li.appendChild(document.createTextNode(" #" + t.id + " · " + (STATUS[t.status] || t.status) +
-        (t.assignee ? " · " + t.assignee : "") + " · " + (t.channel || "") +
-        (t.status === "waiting" ? " · 已等 " + fmtWait(t.waiting_seconds) : "")));
-      var last = t.last_resident_text || (t.summary || "").split("\n").slice(-1)[0] || "";
-      li.appendChild(el("div", {"class": "muted"}, last));
-      li.addEventListener("click", function () { openTicket(t.id); });
-      li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { openTicket(t.id); } });
-      ul.appendChild(li);
+    items.forEach(function (t) { ul.appendChild(card(t)); });
+  }
+
+  /* ---------- notifications of new waiting tickets ---------- */
+  function notifyOn() { return localStorage.getItem(KEY_NOTIFY) === "1"; }
+  function beep() {
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      var ctx = new Ctx(), o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 880; g.gain.value = 0.15;
+      o.connect(g); g.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.25);
+      window.__huiminBeeps = (window.__huiminBeeps || 0) + 1;
+    } catch (e) { /* no audio device */ }
+  }
+  function announceNew(tickets) {
+    var ids = tickets.map(function (t) { return t.id; });
+    var fresh = seenWaiting ? tickets.filter(function (t) { return seenWaiting.indexOf(t.id) < 0; }) : [];
+    seenWaiting = ids;
+    if (!fresh.length || !notifyOn()) { return; }
+    beep();
+    var t = fresh[0];
+    var text = (REASONS[t.reason] || "") + " · " + (t.channel_name || "") + (t.last_said ? "：" + t.last_said : "");
+    window.__huiminNotified = (window.__huiminNotified || []).concat([text]);
+    if (window.Notification && Notification.permission === "granted") {
+      try { new Notification("新的转人工工单 #" + t.id, {body: text, tag: "ticket-" + t.id}); } catch (e) { /* blocked */ }
+    }
+  }
+  function setupNotify() {
+    var box = $("notify");
+    box.checked = notifyOn();
+    box.addEventListener("change", function () {
+      localStorage.setItem(KEY_NOTIFY, box.checked ? "1" : "0");
+      if (box.checked && window.Notification && Notification.permission === "default") {
+        Notification.requestPermission();
+      }
     });
   }
 
-  async function openTicket(id) {
+  /* ---------- conversation ---------- */
+  async function openTicket(id, focus) {
     current = id;
     $("conversation").hidden = false;
-    $("conv-error").textContent = "";
+    $("layout").classList.add("with-conversation");
     try {
       var d = await HuiminApi.get("/api/tickets/" + id);
       renderTicket(d);
-    } catch (e) { $("conv-error").textContent = e.message; }
+      if (focus) { $("conv-title").focus(); }
+    } catch (e) { fail(e); }
     document.querySelectorAll(".tickets li").forEach(function (li) {
-      li.classList.toggle("selected", Number(li.dataset.ticket) === id);
+      var on = Number(li.dataset.ticket) === id;
+      li.classList.toggle("selected", on);
+      var b = li.querySelector("button");
+      if (b) { b.setAttribute("aria-current", on ? "true" : "false"); }
     });
+  }
+
+  function closeView() {
+    current = null;
+    $("conversation").hidden = true;
+    $("layout").classList.remove("with-conversation");
+    loadQueue();
+  }
+
+  function residentText(e) {
+    if (!e.tapped) { return e.text; }
+    if (e.text) { return "（点了按钮）" + e.text; }
+    return PAYLOAD_WORDS[e.tapped.intent] || "（点了一个按钮" + (e.tapped.names.length ? "：" + e.tapped.names.join("、") : "") + "）";
+  }
+
+  function transcriptItem(t, e) {
+    if (e.who === "system") {
+      var label = {pause: "转人工，惠民助手暂停", resume: "惠民助手继续", session_started: "新的会话"}[e.event];
+      return el("li", {"class": "system"}, "—— " + (label || e.event) + " · " + HuiminApi.fmtTime(e.at, timeZone) + " ——");
+    }
+    var li = el("li", {"class": e.who});
+    var head = el("span", {"class": "speaker"}, (e.who === "staff" ? "工作人员 " + (e.staff || "") : WHO[e.who]) +
+      " · " + HuiminApi.fmtTime(e.at, timeZone));
+    li.appendChild(head);
+    var body = el("span", {"class": "body"}, e.who === "resident" ? residentText(e) : e.text);
+    li.appendChild(body);
+    if (e.buttons && e.buttons.length) {
+      li.appendChild(el("span", {"class": "buttons muted"}, "按钮：" + e.buttons.join(" / ")));
+    }
+    if (e.who === "resident" && /\*{4}/.test(e.text)) {
+      var b = el("button", {"class": "secondary small", type: "button"}, "显示号码");
+      b.addEventListener("click", function () { reveal(t.id, e.index, body); });
+      li.appendChild(b);
+    }
+    return li;
   }
 
   function renderTicket(d) {
     var t = d.ticket;
-    currentTicket = t;
+    timeZone = d.timezone || timeZone;
     $("conv-title").textContent = "工单 #" + t.id + " · " + (REASONS[t.reason] || t.reason) + " · " + (STATUS[t.status] || t.status);
-    $("conv-meta").textContent = "渠道：" + (t.channel || "未知") + " · " + d.office.name +
+    $("conv-meta").textContent = "渠道：" + (t.channel_name || "未知") + " · " + d.office.name +
+      " · 开始于 " + HuiminApi.fmtTime(t.created_at, timeZone) +
       (t.assignee ? " · 负责人：" + t.assignee : "") + (t.handed_back_at ? " · 已交还惠民助手" : "");
-    $("conv-summary").textContent = (t.context ? "正在办：" + t.context + "\n" : "") + (t.summary || "");
+    $("conv-summary").textContent = t.context ? "正在办：" + t.context : "";
+    $("conv-summary").hidden = !t.context;
+    var outcome = $("conv-outcome");
+    outcome.hidden = t.status !== "closed";
+    outcome.textContent = t.status === "closed" ? "处理结果：" + (t.outcome || "（没有写）") + " · " +
+      (t.assignee || "") + " 于 " + HuiminApi.fmtTime(t.closed_at, timeZone) + " 结束" : "";
     renderRecords(d.records || {});
     var ol = $("transcript");
+    var atEnd = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
     ol.textContent = "";
     if (d.rasa_error) { ol.appendChild(el("li", {"class": "system"}, d.rasa_error)); }
-    (d.transcript || []).forEach(function (e) {
-      if (e.who === "system") {
-        var label = {pause: "—— 转人工，惠民助手暂停 ——", resume: "—— 惠民助手继续 ——", session_started: "—— 新的会话 ——"}[e.event];
-        ol.appendChild(el("li", {"class": "system"}, label || e.event));
-        return;
-      }
-      var li = el("li", {"class": e.who}, (e.who === "staff" ? (e.staff || "工作人员") : WHO[e.who]) + "：" + e.text);
-      if (e.who === "resident" && /\*{4}/.test(e.text)) {
-        var b = el("button", {"class": "secondary", type: "button"}, "显示号码");
-        b.addEventListener("click", function () { reveal(t.id, e.index, li); });
-        li.appendChild(b);
-      }
-      ol.appendChild(li);
-    });
-    ol.scrollTop = ol.scrollHeight;
+    (d.transcript || []).forEach(function (e) { ol.appendChild(transcriptItem(t, e)); });
+    if (atEnd || ol.dataset.ticket !== String(t.id)) { ol.scrollTop = ol.scrollHeight; }
+    ol.dataset.ticket = String(t.id);
     var sm = $("staff-messages");
     sm.textContent = "";
     (d.staff_messages || []).filter(function (m) { return m.status !== "delivered"; }).forEach(function (m) {
@@ -108,7 +194,12 @@
     $("transfer").disabled = !mine || !!t.handed_back_at;
     $("handback").disabled = !mine || !!t.handed_back_at;
     $("send").disabled = !mine || !!t.handed_back_at;
-    $("close").disabled = !mine || !t.handed_back_at;
+    $("close").disabled = !mine;
+    // Closing hands the conversation back in the same step: say so, and why the button may be off.
+    $("close").textContent = mine && !t.handed_back_at ? "交还并结束工单" : "结束工单";
+    $("close-hint").textContent = t.status === "waiting" ? "先点“接手”，才能回复和结束工单。" :
+      !mine ? "这个工单由 " + (t.assignee || "别人") + " 负责，只有负责人能结束。" :
+      !t.handed_back_at ? "结束时会先把对话交还给惠民助手，居民不会没人应答。" : "";
     $("reply-form").hidden = t.status === "closed";
     $("close-form").hidden = t.status === "closed";
     $("actions").hidden = t.status === "closed";
@@ -117,51 +208,63 @@
   function renderRecords(r) {
     var box = $("conv-records");
     box.textContent = "";
-    var rows = (r.bookings || []).map(function (b) { return "预约：" + (b.summary || JSON.stringify(b)); })
-      .concat((r.applications || []).map(function (a) { return "申请：" + (a.summary || JSON.stringify(a)); }));
-    if (r.error) { rows.push(r.error); }
-    rows.forEach(function (line) { box.appendChild(el("div", {}, line)); });
+    (r.bookings || []).forEach(function (b) {
+      box.appendChild(el("div", {}, "预约：" + b.code + " " + b.service + " " + HuiminApi.fmtTime(b.start, timeZone) +
+        " " + b.site + " " + ((labels.booking_statuses || {})[b.status] || b.status)));
+    });
+    (r.applications || []).forEach(function (a) {
+      box.appendChild(el("div", {}, "申请：" + a.application_no + " " + ((labels.programs || {})[a.program_id] || a.program_id) +
+        " " + ((labels.statuses || {})[a.status] || a.status)));
+    });
+    if (r.error) { box.appendChild(el("div", {}, r.error)); }
   }
 
   async function act(fn) {
-    $("conv-error").textContent = "";
     try { await fn(); }
-    catch (e) { $("conv-error").textContent = e.message || "操作没有成功"; }
+    catch (e) { fail(e); }
     if (current) { await openTicket(current); }
     await loadQueue();
   }
-  async function reveal(id, index, li) {
+  async function reveal(id, index, body) {
     try {
       var d = await HuiminApi.post("/api/tickets/" + id + "/reveal", {index: index});
-      li.textContent = "居民：" + d.text + "（已显示，已记录）";
-    } catch (e) { $("conv-error").textContent = e.message; }
+      body.textContent = d.text + "（已显示，已记录）";
+    } catch (e) { fail(e); }
   }
   function retry(mid) { return act(function () { return HuiminApi.post("/api/messages/" + mid + "/retry"); }); }
 
   $("claim").addEventListener("click", function () {
-    act(function () { return HuiminApi.post("/api/tickets/" + current + "/claim"); });
+    act(function () { return HuiminApi.post("/api/tickets/" + current + "/claim"); }).then(function () {
+      if (!$("send").disabled) { $("reply-text").focus(); }
+    });
   });
   $("transfer").addEventListener("click", function () {
     var to = $("transfer-to").value;
-    if (!to) { $("conv-error").textContent = "请先选一位同事"; return; }
+    if (!to) { HuiminApi.notice("请先选一位同事"); $("transfer-to").focus(); return; }
     act(function () { return HuiminApi.post("/api/tickets/" + current + "/transfer", {to: to}); });
   });
   $("handback").addEventListener("click", function () {
-    act(function () { return HuiminApi.post("/api/tickets/" + current + "/handback"); });
+    act(function () { return HuiminApi.post("/api/tickets/" + current + "/handback"); }).then(function () {
+      $("outcome").focus();
+    });
   });
+  $("conv-close-view").addEventListener("click", closeView);
   $("canned").addEventListener("change", function () {
     if (this.value) { $("reply-text").value = this.value; $("reply-text").focus(); }
+  });
+  $("reply-text").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("reply-form").requestSubmit(); }
   });
   $("reply-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var text = $("reply-text").value.trim();
-    if (!text) { return; }
+    if (!text) { HuiminApi.notice("请先写回复内容"); return; }
     act(async function () {
       var d = await HuiminApi.post("/api/tickets/" + current + "/messages", {text: text});
       // Cleared only once stored: a failed call keeps the text in the box.
       $("reply-text").value = "";
-      if (d.warning) { throw {message: d.warning}; }
-    });
+      if (d.warning) { HuiminApi.notice(d.warning, "warning"); }
+    }).then(function () { $("reply-text").focus(); });
   });
   $("close-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -170,17 +273,30 @@
       $("outcome").value = "";
     });
   });
-  $("logout").addEventListener("click", async function () {
-    try { await HuiminApi.post("/api/auth/logout"); } finally { location.href = "/login"; }
-  });
-  document.querySelectorAll(".tabs button").forEach(function (b) {
-    b.addEventListener("click", function () {
-      view = b.dataset.view;
-      document.querySelectorAll(".tabs button").forEach(function (x) { x.setAttribute("aria-selected", x === b ? "true" : "false"); });
-      loadQueue();
+
+  /* ---------- tabs: a real tab list (arrow keys move between tabs) ---------- */
+  var tabs = Array.prototype.slice.call(document.querySelectorAll(".tabs [role=tab]"));
+  function selectTab(b, focus) {
+    view = b.dataset.view;
+    tabs.forEach(function (x) {
+      x.setAttribute("aria-selected", x === b ? "true" : "false");
+      x.tabIndex = x === b ? 0 : -1;
+    });
+    $("queue-panel").setAttribute("aria-labelledby", b.id);
+    if (focus) { b.focus(); }
+    loadQueue();
+  }
+  tabs.forEach(function (b, i) {
+    b.addEventListener("click", function () { selectTab(b); });
+    b.addEventListener("keydown", function (ev) {
+      var next = {ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1}[ev.key];
+      if (next === undefined) { return; }
+      ev.preventDefault();
+      selectTab(tabs[(next + tabs.length) % tabs.length], true);
     });
   });
 
+  /* ---------- live updates ---------- */
   function startPolling() {
     if (pollTimer) { return; }
     $("live-mode").textContent = "实时连接断开，每 5 秒刷新一次。";
@@ -203,16 +319,23 @@
     es.addEventListener("open", stopPolling);
     es.addEventListener("error", function () { if (es.readyState === EventSource.CLOSED) { startPolling(); } else { $("live-mode").textContent = "正在重新连接…"; } });
     es.addEventListener("status", function (ev) { showStatus(JSON.parse(ev.data)); });
-    es.addEventListener("ticket", function (ev) { scheduleRefresh(JSON.parse(ev.data).id); });
+    es.addEventListener("ticket", function (ev) {
+      var t = JSON.parse(ev.data);
+      // New waiting tickets are announced even while another tab of the queue is shown.
+      if (t.status === "waiting" && view !== "waiting" && seenWaiting && seenWaiting.indexOf(t.id) < 0) {
+        announceNew([t].concat(seenWaiting.map(function (id) { return {id: id}; })));
+      }
+      scheduleRefresh(t.id);
+    });
     es.addEventListener("message", function (ev) { scheduleRefresh(JSON.parse(ev.data).ticket_id); });
     es.addEventListener("staff_message", function (ev) { scheduleRefresh(JSON.parse(ev.data).ticket_id); });
   }
 
   (async function init() {
-    var d = await HuiminApi.refreshCsrf();
-    if (!d.user) { location.href = "/login?next=/staff"; return; }
-    me = d.user;
-    $("me").textContent = me.name + "（" + me.role + "）";
+    me = await HuiminApi.header();
+    if (!me) { return; }
+    setupNotify();
+    labels = await HuiminApi.labels();
     try {
       var staff = await HuiminApi.get("/api/staff");
       var sel = $("transfer-to");

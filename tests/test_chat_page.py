@@ -318,7 +318,12 @@ def test_session_id_is_signed_expires_and_can_be_ended(stack, browser):
         assert requests.get(stack.console_url + "/chat/history", params={"session_id": session_id},
                             timeout=30).json() == {"messages": [], "expired": True}
         page.reload()
-        wait_bot_count(page, 1)
+        try:
+            wait_bot_count(page, 1)
+        except Exception:
+            now_id = page.evaluate("localStorage.getItem('huimin.chat.session')")
+            raise AssertionError(f"no greeting after expiry: session {now_id} (old {session_id}); "
+                                 f"page: {page.inner_text('body')[:400]}")
         assert page.evaluate("localStorage.getItem('huimin.chat.session')") != session_id
         assert user_texts(page) == []
 

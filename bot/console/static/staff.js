@@ -8,6 +8,7 @@
   var KEY_NOTIFY = "huimin.console.notify";
   var view = "waiting", me = null, current = null, pollTimer = null, timeZone = null, labels = {};
   var seenWaiting = null;  // ids of waiting tickets already known: anything new is announced
+  var openedAt = Date.now();  // tickets created after the page opened are new even before the first list
   var $ = function (id) { return document.getElementById(id); };
 
   function fmtWait(s) { return s < 60 ? s + " 秒" : s < 3600 ? Math.floor(s / 60) + " 分钟" : Math.floor(s / 3600) + " 小时 " + Math.floor(s % 3600 / 60) + " 分钟"; }
@@ -60,9 +61,14 @@
 
   function renderQueue(items) {
     var ul = $("tickets");
+    // Live updates re-draw the list: a keyboard user keeps the card they were on.
+    var focused = ul.contains(document.activeElement) && document.activeElement.closest("li");
+    var focusedId = focused ? focused.dataset.ticket : null;
     ul.textContent = "";
     if (!items.length) { ul.appendChild(el("li", {"class": "empty"}, "没有工单")); return; }
     items.forEach(function (t) { ul.appendChild(card(t)); });
+    var again = focusedId && ul.querySelector("li[data-ticket='" + focusedId + "'] button");
+    if (again) { again.focus(); }
   }
 
   /* ---------- notifications of new waiting tickets ---------- */
@@ -79,7 +85,9 @@
   }
   function announceNew(tickets) {
     var ids = tickets.map(function (t) { return t.id; });
-    var fresh = seenWaiting ? tickets.filter(function (t) { return seenWaiting.indexOf(t.id) < 0; }) : [];
+    var fresh = tickets.filter(function (t) {
+      return seenWaiting ? seenWaiting.indexOf(t.id) < 0 : Date.parse(t.created_at) > openedAt;
+    });
     seenWaiting = ids;
     if (!fresh.length || !notifyOn()) { return; }
     beep();
@@ -335,7 +343,7 @@
     me = await HuiminApi.header();
     if (!me) { return; }
     setupNotify();
-    labels = await HuiminApi.labels();
+    HuiminApi.labels().then(function (l) { labels = l; });  // only records use them: the queue does not wait
     try {
       var staff = await HuiminApi.get("/api/staff");
       var sel = $("transfer-to");

@@ -127,6 +127,7 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
             await resident.wait_for(lambda m: "惠民助手继续" in (m.get("text") or ""), after=mark)
             await page.wait_for_selector("#conv-title:has-text('已结束')")
             assert "已说明上门办理的条件" in await page.inner_text("#conv-outcome")
+            assert await page.is_hidden("#reply-form") and await page.is_hidden("#actions")
             await page.screenshot(path=str(ARTIFACTS / "console_closed.png"))
 
             # Tabs are a real tab list: arrow keys move the selection, the panel follows.

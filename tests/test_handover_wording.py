@@ -96,6 +96,7 @@ def test_staff_transcript_shows_what_people_saw():
     assert _readable_context("政策：dibao；地区：广州", {"dibao": "低保"}) == "政策：低保；地区：广州"
     assert _last_said({"last_resident_text": None,
                        "summary": "居民：我摔倒了\n惠民：请马上打 120"}) == "我摔倒了"
+    assert _last_said({"last_resident_text": "/request_human", "summary": "居民：/request_human"}) == ""
 
 
 @pytest.mark.parametrize("when, expected_key", [

@@ -38,10 +38,11 @@ def _publish(request: web.Request, ticket: dict) -> None:
 def _last_said(ticket: dict) -> str:
     """What the resident last said: from the tracker watcher, else the last 居民 line of the summary (never
     Huimin's own words, e.g. its emergency advice)."""
-    if ticket.get("last_resident_text"):
-        return ticket["last_resident_text"]
+    last = ticket.get("last_resident_text") or ""
+    if last and not last.startswith("/"):  # a tapped button's payload is not something the resident said
+        return last
     for line in reversed((ticket.get("summary") or "").splitlines()):
-        if line.startswith("居民："):
+        if line.startswith("居民：") and not line.startswith("居民：/"):
             return line[len("居民："):]
     return ""
 

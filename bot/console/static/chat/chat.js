@@ -275,7 +275,8 @@
   }
 
   function onBotMessage(msg) {
-    if (!msg) { return; }
+    // After 结束对话, a late answer of the old conversation must not appear in the new one.
+    if (!msg || (!sessionId && !ready)) { return; }
     showTyping(false);
     addBot(msg);
     remember({ from: "bot", text: msg.text || "", quick_replies: msg.quick_replies || msg.buttons || [],
@@ -363,7 +364,8 @@
     endBtn.setAttribute("aria-expanded", "false");
     setStatus("");
     // A new conversation starts at once, on a new session id the server issues.
-    if (socket && socket.connected) { ready = false; socket.emit("session_request", { session_id: null }); }
+    ready = false;
+    if (socket && socket.connected) { socket.emit("session_request", { session_id: null }); }
     input.focus();
   }
 

@@ -175,6 +175,7 @@ class Stack:
     tracker_db_url: str
     env: Dict[str, str]
     log_dir: Path
+    model: Path  # the model archive the Rasa server was started with
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
@@ -193,8 +194,13 @@ class Stack:
         marker = f"log_marker_{uuid.uuid4().hex[:12]}"
         rejected = "WeChat push rejected"
         before = self.logs().count(rejected)
-        call = urllib.request.Request(f"{self.actions_url}/webhook", headers={"Content-Type": "application/json"},
-                                      data=json.dumps({"next_action": marker, "tracker": {}, "domain": {}}).encode())
+        from bot.settings import get_settings
+        from bot.stack.actions_server import TOKEN_HEADER
+
+        call = urllib.request.Request(
+            f"{self.actions_url}/webhook",
+            data=json.dumps({"next_action": marker, "tracker": {}, "domain": {}}).encode(),
+            headers={"Content-Type": "application/json", TOKEN_HEADER: get_settings().actions_token})
         check = f"{self.rasa_url}/webhooks/wechat/webhook?signature={'0' * 40}&timestamp=1&nonce=1&echostr=x"
         for request, expected in ((call, 404), (check, 403)):
             try:
@@ -254,7 +260,10 @@ def stack(tmp_path_factory, wechat_api) -> Iterator[Stack]:
     shutil.copytree(ROOT / "knowledge", work / "knowledge")
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    model = ensure_model()
+    # HUIMIN_TEST_MODEL: an already trained model archive — a developer's shortcut while data/ or knowledge/ is
+    # being edited (every change to them would otherwise retrain first). Unset, the checkout's model is used,
+    # trained if needed, as in CI.
+    model = Path(os.environ["HUIMIN_TEST_MODEL"]) if os.environ.get("HUIMIN_TEST_MODEL") else ensure_model()
     from bot.db import migrate
     migrate(env["HUIMIN_DATABASE_URL"])
     log_dir = work / "log"
@@ -269,7 +278,7 @@ def stack(tmp_path_factory, wechat_api) -> Iterator[Stack]:
             rasa_url=s.rasa_url, actions_url=f"http://127.0.0.1:{s.actions_port}",
             console_url=f"http://127.0.0.1:{s.console_port}", token=s.rasa_token,
             database_url=env["HUIMIN_DATABASE_URL"], tracker_db_url=env["HUIMIN_TRACKER_DB_URL"],
-            env=dict(os.environ), log_dir=log_dir)
+            env=dict(os.environ), log_dir=log_dir, model=model)
     finally:
         processes.stop(procs)
         for k, v in saved.items():

@@ -4,17 +4,30 @@ stays silent, and after the hand-back Huimin answers again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
+import aiohttp
 import pytest
 
+from bot.handoff.wording import response_text
 from tests.handoff_helpers import Resident, Staff, ensure_staff_user
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
 PASSWORD = "e2e-password-1"
 
 
-async def test_resident_talks_to_staff_and_back_to_huimin(stack):
+async def rasa_tracker(stack, conversation_id: str) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.rasa_url}/conversations/{conversation_id}/tracker",
+                            params={"token": stack.token}, timeout=aiohttp.ClientTimeout(total=60)) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+
+@contextlib.asynccontextmanager
+async def handed_back(stack):
+    """The whole handoff up to the hand-back, checked step by step; yields (resident, staff, ticket)."""
     await ensure_staff_user(stack.database_url, "e2e_wang", PASSWORD)
     resident = Resident(stack.rasa_url)
     staff = Staff(stack.console_url)
@@ -58,14 +71,31 @@ async def test_resident_talks_to_staff_and_back_to_huimin(stack):
         assert resident.received[mark].get("kind") == "received"
 
         await staff.post(f"/api/tickets/{ticket['id']}/handback")
-        await resident.wait_for(lambda m: "惠民助手继续" in (m.get("text") or ""), after=mark)
+        # Rasa ran action_handback: the resident reads the domain's hand-back words, the conversation runs again.
+        handback = response_text("utter_handback").strip()
+        await resident.wait_for(lambda m: (m.get("text") or "").strip() == handback, after=mark)
+        tracker = await rasa_tracker(stack, resident.session_id)
+        assert tracker["paused"] is False
+        assert [e["event"] for e in tracker["events"] if e["event"] in ("pause", "resume")][-1] == "resume"
 
-        mark = len(resident.received)
-        await resident.say("你好")
-        await resident.wait_for(lambda m: bool(m.get("text")), after=mark)
-
-        closed = await staff.post(f"/api/tickets/{ticket['id']}/close", {"outcome": "已说明低保申请流程"})
-        assert closed["ticket"]["status"] == "closed"
+        yield resident, staff, ticket
     finally:
         await resident.close()
         await staff.close()
+
+
+async def test_resident_talks_to_staff_and_back_to_huimin(stack):
+    async with handed_back(stack) as (resident, staff, ticket):
+        closed = await staff.post(f"/api/tickets/{ticket['id']}/close", {"outcome": "已说明低保申请流程"})
+        assert closed["ticket"]["status"] == "closed"
+
+
+@pytest.mark.xfail(strict=True, reason="known bug (issue 17): the first message after the hand-back gets the "
+                   "fallback (utter_ask_rephrase) instead of an answer; the NLU owner is making this turn "
+                   "answerable — remove this mark when it passes")
+async def test_huimin_answers_the_first_message_after_the_hand_back(stack):
+    async with handed_back(stack) as (resident, staff, ticket):
+        mark = len(resident.received)
+        await resident.say("你好")
+        reply = await resident.wait_for(lambda m: bool(m.get("text")), after=mark)
+        assert reply["text"].strip() == response_text("utter_greet").strip(), resident.texts(mark)

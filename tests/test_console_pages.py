@@ -81,7 +81,8 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
             assert "网页" in text and "socketio" not in text and re.search(r"已等 \d+ (秒|分钟)", text)
             assert await page.locator(".legend").is_visible()
             # With no ticket open, the queue uses the whole width.
-            layout, tickets = await page.locator("#layout").bounding_box(), await page.locator("#tickets").bounding_box()
+            layout = await page.locator("#layout").bounding_box()
+            tickets = await page.locator("#tickets").bounding_box()
             assert tickets["width"] > 0.9 * (layout["width"] - 40)
             await page.screenshot(path=str(ARTIFACTS / "console_queue.png"))
 

@@ -225,7 +225,8 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     said = (tracker.latest_message or {}).get("text")
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
     locality = kb.localities.get(locality_id) if locality_named and locality_id else None
-    if locality is not None and locality.short_name not in answer.text:
+    name = locality.short_name if locality is not None else ""
+    if locality is not None and f"【{name}" not in answer.text and f"{name}的" not in answer.text:
         # "广州高龄津贴多大岁数能领": the place was heard; say plainly that its own rule is not recorded.
         answer = answers.Answer(text=replies.no_local_rule(lex, locality.short_name) + "\n" + answer.text,
                                 buttons=answer.buttons, program_id=answer.program_id, aspect=answer.aspect,

@@ -59,6 +59,7 @@ class Combination:
 class Lexicon:
     concepts: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     ages: Dict[str, int] = field(default_factory=dict)
+    broad_concepts: Tuple[str, ...] = ()
     aspect_cues: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     human: Tuple[str, ...] = ()
     distress: Tuple[str, ...] = ()
@@ -105,7 +106,7 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
         problems.append(Problem(name, 1, "应为一个映射（concepts、aspect_cues、human ……）"))
         doc = None
     doc = doc or {}
-    known = {"concepts", "ages", "aspect_cues", "referrals", "replies", "combinations", *CUE_LISTS}
+    known = {"concepts", "broad_concepts", "ages", "aspect_cues", "referrals", "replies", "combinations", *CUE_LISTS}
     for key in doc:
         if key not in known:
             allowed = ", ".join(sorted(known))
@@ -119,6 +120,8 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
             problems.append(Problem(name, line_of(concepts, cid), f"concepts.{cid} 应为至少一个说法的列表"))
             continue
         lex.concepts[str(cid)] = _cues(values)
+    broad = doc.get("broad_concepts") or []
+    lex.broad_concepts = tuple(str(c) for c in broad if str(c) in lex.concepts or str(c) in (doc.get("ages") or {}))
     ages = doc.get("ages") or {}
     for cid, age in (ages.items() if isinstance(ages, Mapping) else ()):
         if not isinstance(age, int) or not 0 < age < 130:

@@ -133,7 +133,7 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     if r.application_no is None:
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)
-    r.situations = _fitting(r.concepts, lexicon.situations)
+    r.situations = _fitting(r.concepts, lexicon.situations, lexicon.broad_concepts)
     for referral in lexicon.referrals:
         if first_positions(norm, referral.cues):
             r.referral = referral
@@ -179,13 +179,18 @@ def _cue_sounds(lexicon: Lexicon) -> SoundIndex:
     return hit[1]
 
 
-def _fitting(concepts: Mapping[str, int], situations: Sequence[Situation]) -> List[Situation]:
-    """Situations whose every condition was mentioned, the most specific first, one per entry."""
+def _fitting(concepts: Mapping[str, int], situations: Sequence[Situation], broad: Sequence[str] = ()
+             ) -> List[Situation]:
+    """Situations whose every condition was mentioned, the most specific first, one per entry; then, to fill the
+    list, those with at least half their conditions mentioned, one of them specific (not only "an old person")."""
     scored = []
     for order, s in enumerate(situations):
-        if all(c in concepts for c in s.when):
-            scored.append((-len(s.when), min(concepts[c] for c in s.when), order, s))
-    scored.sort(key=lambda x: x[:3])
+        met = [c for c in s.when if c in concepts]
+        if len(met) == len(s.when):
+            scored.append((0, -len(s.when), min(concepts[c] for c in met), order, s))
+        elif met and 2 * len(met) >= len(s.when) and any(c not in broad for c in met):
+            scored.append((1, -len(met), min(concepts[c] for c in met), order, s))
+    scored.sort(key=lambda x: x[:4])
     out: List[Situation] = []
     for *_, s in scored:
         if all((s.kind, s.entry_id) != (o.kind, o.entry_id) for o in out):

@@ -90,6 +90,8 @@ async def test_second_editor_on_a_stale_version_gets_a_conflict_with_the_other_c
     again = await svc.save("program", "dibao", second, exc.value.extra["current_version"], "qian")
     assert "第二位编辑加的一句" in (kdir / "programs" / "dibao.yml").read_text(encoding="utf-8")
     assert again.revision["user"] == "qian"
+    # The form was loaded while the entry was 已核实: that old review does not come back with it.
+    assert again.entry["review"]["status"] == "unverified"
 
 
 async def test_restore_brings_back_an_earlier_version_and_is_itself_recorded(svc, kdir):
@@ -218,6 +220,13 @@ async def test_publishing_safety_review_reset_two_person_review_and_fixed_id(svc
     changes = (await svc.history("program", "dibao"))[0]["changes"]
     assert [c["field"] for c in changes] == ["aspects.amount", "review.status"]
     assert changes[0]["after"].endswith("（测试改动）") and not changes[0]["before"].endswith("（测试改动）")
+
+    # Nor can the raw YAML declare it verified: only "mark reviewed" does (reviewer and date recorded).
+    raw = svc.get_entry("program", "dibao")
+    with pytest.raises(Invalid) as exc:
+        await svc.save_raw("program", "dibao", raw["raw"].replace("status: unverified", "status: verified"),
+                           raw["version"], "zhao")
+    assert exc.value.extra["problems"][0]["field"] == "raw"
 
     # Two-person review: the one who saved may not publish; someone else may, and is recorded.
     monkeypatch.setenv("HUIMIN_EDITOR_TWO_PERSON_REVIEW", "1")

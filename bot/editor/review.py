@@ -60,6 +60,31 @@ def reset_changed_reviews(before_file: str, after_file: str) -> Tuple[str, List[
     return (yamlio.dump(doc, y), reset) if reset else (after_file, [])
 
 
+def _statuses(node: Any, path: Tuple[Any, ...] = ()) -> dict:
+    out = {}
+    if isinstance(node, dict):
+        review = node.get("review")
+        if isinstance(review, dict):
+            out[path] = review.get("status")
+        for key, child in node.items():
+            if key != "review":
+                out.update(_statuses(child, path + (key,)))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            out.update(_statuses(child, path + (i,)))
+    return out
+
+
+def verified_by_hand(before_file: str, after_file: str) -> bool:
+    """A save that turns a review block to ``verified`` itself: only "mark reviewed" may (who and when are
+    recorded there, and two-person review is checked)."""
+    if not before_file:
+        return False
+    before = _statuses(yamlio.to_plain(yamlio.load(before_file)))
+    after = _statuses(yamlio.to_plain(yamlio.load(after_file)))
+    return any(status == "verified" and before.get(path) != "verified" for path, status in after.items())
+
+
 def reviewer_problem(user: str, changes: Sequence[Tuple[str, str]]) -> Optional[str]:
     """Why ``user`` may not mark the entry reviewed under two-person review, or None.
 

@@ -271,8 +271,10 @@ class EditorService:
         node = catalog.locate_in(doc, entry)
         original = yamlio.to_plain(node)
         clean = fields.prune_empty(data, original)
-        # The review block is changed only by "mark reviewed"; the form never sends it back.
-        if "review" in original and "review" not in clean:
+        # The review block is changed only by "mark reviewed": whatever review a (possibly stale) form carries,
+        # the file's own stays — a form loaded while the entry was 已核实 must not bring that back.
+        clean.pop("review", None)
+        if "review" in original:
             clean["review"] = original["review"]
         merged = yamlio.merge(node, clean)
         if merged is not node:
@@ -394,6 +396,10 @@ class EditorService:
                 return {"unchanged": True, "entry": before_entry}
             reset: List[str] = []
             if guard_review and not new:
+                if review_rules.verified_by_hand(before_file, new_file_text):
+                    raise Invalid("审核状态请用“标记为已审核”来改", problems=[Problem(
+                        "审核状态不能在这里改成已核实，请保存后用“标记为已审核”（会记下审核人和日期）",
+                        field="raw").to_json()])  # the form never sends the review block; raw YAML can
                 new_file_text, reset = review_rules.reset_changed_reviews(before_file, new_file_text)
                 if reset:
                     located = _relocated(located, new_file_text)

@@ -155,6 +155,152 @@ def _install_inference_load() -> None:
     models.RasaModel.load = classmethod(load)
 
 
+def _snapshot(tracker: Any) -> tuple:
+    """What a replayed tracker's state is made of (slots, latest message and action, loop, follow-up, pause),
+    without its events: enough to go on replaying from here (``_restore``)."""
+    import dataclasses
+
+    return (tuple((name, slot._value, slot._has_been_set) for name, slot in tracker.slots.items()),
+            tracker.latest_message,
+            dict(tracker.latest_action) if tracker.latest_action is not None else None,
+            tracker.latest_bot_utterance, tracker.followup_action, tracker._paused,
+            dataclasses.replace(tracker.active_loop) if tracker.active_loop is not None else None)
+
+
+def _restore(template: Any, snapshot: tuple) -> Any:
+    import dataclasses
+
+    slots, message, action, bot, followup, paused, loop = snapshot
+    tracker = template.init_copy()
+    for name, value, has_been_set in slots:
+        tracker.slots[name]._value, tracker.slots[name]._has_been_set = value, has_been_set
+    tracker.latest_message, tracker.latest_bot_utterance = message, bot
+    tracker.latest_action = dict(action) if action is not None else None
+    tracker.followup_action, tracker._paused = followup, paused
+    tracker.active_loop = dataclasses.replace(loop) if loop is not None else None
+    return tracker
+
+
+class _Checkpoint:
+    __slots__ = ("position", "tracker", "n_states", "last_ml", "hidden")
+
+    def __init__(self, position: int, tracker: Any, n_states: int, last_ml: Any, hidden: bool) -> None:
+        self.position, self.tracker, self.n_states, self.last_ml, self.hidden = (
+            position, tracker, n_states, last_ml, hidden)
+
+
+class _History:
+    __slots__ = ("events", "states", "checkpoints")
+
+    def __init__(self, events: list, states: list, checkpoints: list) -> None:
+        self.events, self.states, self.checkpoints = events, states, checkpoints
+
+
+def _copy_states(states: list) -> list:
+    """Callers delete keys from the states they get (the featurizers): they get copies, with the sub-states
+    shared between states (Rasa shares some) still shared."""
+    copies: Dict[int, Any] = {}
+
+    def sub(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        found = copies.get(id(value))
+        if found is None:
+            found = copies[id(value)] = dict(value)
+        return found
+
+    return [{k: sub(v) for k, v in state.items()} for state in states]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+# Snapshots kept per conversation: a new turn resumes from the last one; a rewind or an interrupted form goes back
+# a turn or two.
+KEEP_CHECKPOINTS = 4
+
+
+def _install_incremental_states(max_conversations: int = 1000) -> None:
+    """``Domain.states_for_tracker_history`` replays a conversation's whole history and computes the state of
+    every past turn on every call — about seven calls a message, so a turn's cost grew with the conversation
+    (most of the Rasa CPU of message 200). The states of a history's unchanged beginning are the same every time:
+    they are kept per conversation, with the replayed tracker at each `action_listen` (a snapshot), and only the
+    turns after the longest beginning whose events are the very same objects (the tracker store hands out the
+    same events for stored turns) are computed again — by Rasa's own loop. A history that differs earlier (a
+    rewind, a restart, another replica's events) goes back to the last snapshot still valid, or to the start."""
+    from collections import OrderedDict
+
+    import rasa.shared.core.constants as c
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted
+
+    histories: "OrderedDict[tuple, _History]" = OrderedDict()
+
+    def states_for_tracker_history(self, tracker, omit_unset_slots=False, ignore_rule_only_turns=False,
+                                   rule_only_data=None):
+        applied = tracker.applied_events()
+        key = (id(self), tracker.sender_id, omit_unset_slots, ignore_rule_only_turns, _freeze(rule_only_data))
+        known = histories.get(key)
+        start = _Checkpoint(0, None, 0, None, False)
+        checkpoints: list = []
+        if known is not None:
+            same = 0
+            limit = min(len(known.events), len(applied))
+            while same < limit and known.events[same] is applied[same]:
+                same += 1
+            for cp in known.checkpoints:
+                if cp.position > same:
+                    break
+                checkpoints.append(cp)
+            if checkpoints:
+                start = checkpoints[-1]
+        states = known.states[:start.n_states] if start.tracker is not None else []
+        tr = _restore(tracker, start.tracker) if start.tracker is not None else tracker.init_copy()
+        last_ml_action_sub_state, turn_was_hidden = start.last_ml, start.hidden
+
+        def step(tr, hide_rule_turn) -> None:  # the body of Rasa's loop, unchanged
+            nonlocal last_ml_action_sub_state, turn_was_hidden
+            if ignore_rule_only_turns:
+                if not turn_was_hidden:
+                    last_ml_action_sub_state = self._get_prev_action_sub_state(tr)
+                if not tr.followup_action and not tr.latest_action_name == tr.active_loop_name:
+                    turn_was_hidden = hide_rule_turn
+                if turn_was_hidden:
+                    return
+            state = self.get_active_state(tr, omit_unset_slots=omit_unset_slots)
+            if ignore_rule_only_turns:
+                self._remove_rule_only_features(state, rule_only_data)
+                if states:
+                    self._substitute_rule_only_user_input(state, states[-1])
+                if last_ml_action_sub_state:
+                    state[c.PREVIOUS_ACTION] = last_ml_action_sub_state
+            states.append(self._clean_state(state))
+
+        for i in range(start.position, len(applied)):
+            event = applied[i]
+            if isinstance(event, ActionExecuted):
+                if event.action_name == c.ACTION_LISTEN_NAME and i > start.position:
+                    checkpoints.append(_Checkpoint(i, _snapshot(tr), len(states), last_ml_action_sub_state,
+                                                   turn_was_hidden))
+                step(tr, event.hide_rule_turn)
+            tr.update(event)
+        histories[key] = _History(applied, list(states), checkpoints[-KEEP_CHECKPOINTS:])
+        histories.move_to_end(key)
+        while len(histories) > max_conversations:
+            histories.popitem(last=False)
+        step(tr, False)
+        return _copy_states(states)
+
+    states_for_tracker_history.__doc__ = Domain.states_for_tracker_history.__doc__
+    Domain.rasa_states_for_tracker_history = Domain.states_for_tracker_history  # tests compare with it
+    Domain.states_for_tracker_history = states_for_tracker_history
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -163,4 +309,5 @@ def install() -> None:
     _install_event_class_cache()
     _install_single_replay()
     _install_inference_load()
+    _install_incremental_states()
     _installed = True

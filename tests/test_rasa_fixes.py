@@ -91,3 +91,80 @@ def test_a_tracker_is_rebuilt_as_rasa_replays_it():
                 break
             back.update(e)
         assert _state(rebuilt.travel_back_in_time(1020.0)) == _state(back), n
+
+
+def _huimin_turns():
+    """Turn after turn of a conversation with everything that changes states: knowledge answers with slots,
+    fallbacks (rewinds), a form that asks, is interrupted, rejected and ends, rule-only (hidden) turns, a
+    follow-up action, and the per-prediction featurization events."""
+    from rasa.shared.core.events import (ActionExecuted, ActionExecutionRejected, ActiveLoop, BotUttered,
+                                         DefinePrevUserUtteredFeaturization, FollowupAction, LoopInterrupted,
+                                         SlotSet, UserUttered, UserUtteranceReverted)
+
+    def user(text, intent, entities=()):
+        ents = [{"entity": e, "value": v, "start": 0, "end": 1} for e, v in entities]
+        return UserUttered(text, {"name": intent, "confidence": 0.9}, ents)
+
+    def answer(action="action_answer_knowledge", hidden=False, slots=()):
+        return ([DefinePrevUserUtteredFeaturization(False), ActionExecuted(action, hide_rule_turn=hidden)]
+                + [SlotSet(k, v) for k, v in slots] + [BotUttered("答"), ActionExecuted("action_listen")])
+
+    turns = [[ActionExecuted("action_listen")]]
+    for i in range(14):
+        turns.append([user(f"问{i}", "ask_amount", [("program", f"p{i % 3}")]), SlotSet("program", f"p{i % 3}")]
+                     + answer(slots=[("aspect", "amount"), ("booking_outcome", ("booked", "full")[i % 2])]))
+        if i % 4 == 1:  # a fallback, then the rewind
+            turns.append([user("嗯嗯", "nlu_fallback"), ActionExecuted("action_default_fallback"),
+                          UserUtteranceReverted(), SlotSet("fallback_count", 1.0)])
+        if i % 5 == 2:  # a rule-only turn (hidden from the ML policies)
+            turns.append([user("你好", "greet")] + answer("utter_greet", hidden=True))
+        if i == 6:  # a form: asked, interrupted by a question, rejected, resumed and ended
+            turns.append([user("我想预约助餐", "book_service"), DefinePrevUserUtteredFeaturization(False),
+                          ActionExecuted("booking_form"), ActiveLoop("booking_form"),
+                          SlotSet("booking_service", "meal"), SlotSet("requested_slot", "booking_date"),
+                          BotUttered("哪天？"), ActionExecuted("action_listen")])
+            turns.append([user("低保多少钱", "ask_amount"), DefinePrevUserUtteredFeaturization(False),
+                          ActionExecutionRejected("booking_form"), LoopInterrupted(True),
+                          ActionExecuted("action_answer_knowledge"), BotUttered("答"),
+                          ActionExecuted("booking_form"), LoopInterrupted(False), BotUttered("哪天？"),
+                          ActionExecuted("action_listen")])
+            turns.append([user("算了", "stop"), DefinePrevUserUtteredFeaturization(False),
+                          ActionExecuted("booking_form"), ActiveLoop(None), SlotSet("requested_slot", None),
+                          FollowupAction("utter_ok"), ActionExecuted("utter_ok"), BotUttered("好"),
+                          ActionExecuted("action_listen")])
+    return turns
+
+
+def test_states_of_a_history_are_rasas(monkeypatch):
+    """The incremental states (bot/rasa_fixes.py) against Rasa's own computation after every event of a long
+    conversation, for every way the policies ask; between turns the stored turns come back as new objects (as
+    from the tracker store after another replica wrote), which must not confuse it."""
+    import copy
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import Event, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_fixes.install()
+    domain = Domain.load("bot/domain")
+    asks = [dict(), dict(omit_unset_slots=True), dict(ignore_rule_only_turns=True, rule_only_data={
+        "slots": ["requested_slot", "fallback_count"], "active_loops": ["booking_form"]})]
+    events = []
+    compared = 0
+    for n, turn in enumerate(_huimin_turns()):
+        if n % 3 == 2:  # the history read back: the same events as new objects
+            events = [Event.from_parameters(e.as_dict()) for e in events]
+        if n == 12:  # an early event replaced (the rest the very same objects): everything after it changes
+            early = next(i for i, e in enumerate(events) if isinstance(e, SlotSet) and e.key == "booking_outcome")
+            events[early] = SlotSet("booking_outcome", "failed")
+        for event in turn:
+            events.append(event)
+            tracker = DialogueStateTracker.from_events("states-check", list(events), domain.slots)
+            for ask in asks:
+                expected = domain.rasa_states_for_tracker_history(tracker, **copy.deepcopy(ask))
+                got = domain.states_for_tracker_history(tracker, **copy.deepcopy(ask))
+                assert got == expected, (n, event, ask)
+                for state in got:  # callers change what they get; the next call must not see it
+                    state.clear()
+                compared += 1
+    assert compared > 300

@@ -301,6 +301,66 @@ def _install_incremental_states(max_conversations: int = 1000) -> None:
     Domain.states_for_tracker_history = states_for_tracker_history
 
 
+def _install_incremental_applied_events(max_conversations: int = 1000) -> None:
+    """``DialogueStateTracker.applied_events`` (the history without reverted turns) walks the whole history and is
+    called a dozen times a message — the largest cost of a long conversation's turn once the states are kept.
+    Its result for the unchanged beginning of a history is kept per conversation (with copies at the last few
+    `action_listen`s) and Rasa's own loop goes on from there over the events after it; the names of the forms
+    ever activated, which decide how a form's steps are folded, must be the same too."""
+    from collections import OrderedDict
+
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import (ActionExecuted, ActionReverted, ActiveLoop, Restarted, SessionStarted,
+                                         UserUttered, UserUtteranceReverted)
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    known: "OrderedDict[str, tuple]" = OrderedDict()
+
+    def applied_events(self) -> list:
+        events = list(self.events)
+        loop_names = [event.name for event in events if isinstance(event, ActiveLoop) and event.name]
+        entry = known.get(self.sender_id)
+        applied: list = []
+        start = 0
+        checkpoints: list = []
+        if entry is not None and entry[0] == loop_names:
+            _, seen, kept = entry
+            same = 0
+            limit = min(len(seen), len(events))
+            while same < limit and seen[same] is events[same]:
+                same += 1
+            checkpoints = [cp for cp in kept if cp[0] <= same]
+            if checkpoints:
+                start, applied = checkpoints[-1][0], list(checkpoints[-1][1])
+        for i in range(start, len(events)):
+            event = events[i]
+            # Rasa's loop, unchanged:
+            if isinstance(event, (Restarted, SessionStarted)):
+                applied = []
+            elif isinstance(event, ActionReverted):
+                self._undo_till_previous(ActionExecuted, applied)
+            elif isinstance(event, UserUtteranceReverted):
+                self._undo_till_previous(UserUttered, applied)
+                self._undo_till_previous(ActionExecuted, applied)
+            elif (isinstance(event, ActionExecuted) and event.action_name in loop_names
+                  and not self._first_loop_execution_or_unhappy_path(event.action_name, applied)):
+                self._undo_till_previous_loop_execution(event.action_name, applied)
+            else:
+                applied.append(event)
+            if (isinstance(event, ActionExecuted) and event.action_name == ACTION_LISTEN_NAME
+                    and i + 1 > start):
+                checkpoints.append((i + 1, list(applied)))
+        known[self.sender_id] = (loop_names, events, checkpoints[-KEEP_CHECKPOINTS:])
+        known.move_to_end(self.sender_id)
+        while len(known) > max_conversations:
+            known.popitem(last=False)
+        return applied
+
+    applied_events.__doc__ = DialogueStateTracker.applied_events.__doc__
+    DialogueStateTracker.rasa_applied_events = DialogueStateTracker.applied_events  # tests compare with it
+    DialogueStateTracker.applied_events = applied_events
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -310,4 +370,5 @@ def install() -> None:
     _install_single_replay()
     _install_inference_load()
     _install_incremental_states()
+    _install_incremental_applied_events()
     _installed = True

@@ -136,9 +136,10 @@ def _huimin_turns():
 
 
 def test_states_of_a_history_are_rasas(monkeypatch):
-    """The incremental states (bot/rasa_fixes.py) against Rasa's own computation after every event of a long
-    conversation, for every way the policies ask; between turns the stored turns come back as new objects (as
-    from the tracker store after another replica wrote), which must not confuse it."""
+    """The incremental states and applied events (bot/rasa_fixes.py) against Rasa's own computation after every
+    event of a long conversation, for every way the policies ask; between turns the stored turns come back as new
+    objects (as from the tracker store after another replica wrote), and once an early event is replaced: neither
+    may confuse it."""
     import copy
 
     from rasa.shared.core.domain import Domain
@@ -160,6 +161,7 @@ def test_states_of_a_history_are_rasas(monkeypatch):
         for event in turn:
             events.append(event)
             tracker = DialogueStateTracker.from_events("states-check", list(events), domain.slots)
+            assert [id(e) for e in tracker.applied_events()] == [id(e) for e in tracker.rasa_applied_events()]
             for ask in asks:
                 expected = domain.rasa_states_for_tracker_history(tracker, **copy.deepcopy(ask))
                 got = domain.states_for_tracker_history(tracker, **copy.deepcopy(ask))

@@ -115,6 +115,15 @@ def _install_single_replay() -> None:
         apply_events(tracker, until)
         return tracker
 
+    def copy(self):
+        """A duplicate of this tracker: its state copied (``_snapshot``), not rebuilt by replaying every event —
+        the same result, since a tracker's state only ever changes by applying its events (Rasa changes it
+        nowhere else), and Rasa copies the tracker for every action it runs."""
+        tracker = _restore(self, _snapshot(self))
+        tracker.events.extend(self.events)
+        return tracker
+
+    DialogueStateTracker.copy = copy
     from_events.__doc__ = DialogueStateTracker.from_events.__doc__
     travel_back_in_time.__doc__ = DialogueStateTracker.travel_back_in_time.__doc__
     DialogueStateTracker.from_events = classmethod(from_events)

@@ -68,7 +68,8 @@ def _state(tracker):
     from rasa.shared.core.trackers import EventVerbosity
 
     return (tracker.current_state(EventVerbosity.ALL), {n: (s.value, s.has_been_set) for n, s in tracker.slots.items()},
-            tracker.followup_action, tracker.is_paused(), tracker.latest_bot_utterance)
+            tracker.followup_action, tracker.is_paused(), tracker.latest_bot_utterance, tracker.active_loop,
+            tracker.latest_message, tracker.latest_action)
 
 
 def test_a_tracker_is_rebuilt_as_rasa_replays_it():
@@ -162,6 +163,10 @@ def test_states_of_a_history_are_rasas(monkeypatch):
             events.append(event)
             tracker = DialogueStateTracker.from_events("states-check", list(events), domain.slots)
             assert [id(e) for e in tracker.applied_events()] == [id(e) for e in tracker.rasa_applied_events()]
+            replayed = DialogueStateTracker("states-check", domain.slots)
+            for e in events:
+                replayed.update(e)  # Rasa's own way to a copy
+            assert _state(tracker.copy()) == _state(replayed) and list(tracker.copy().events) == list(events)
             for ask in asks:
                 expected = domain.rasa_states_for_tracker_history(tracker, **copy.deepcopy(ask))
                 got = domain.states_for_tracker_history(tracker, **copy.deepcopy(ask))

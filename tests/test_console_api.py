@@ -221,8 +221,8 @@ async def test_reply_hand_back_and_close(console, db_url, fake_rasa):
     resp = await post(wang, f"/api/tickets/{second['id']}/close", {"outcome": "已电话联系"})
     body = await resp.json()
     assert resp.status == 200 and body["ticket"]["status"] == "closed" and body["ticket"]["handed_back_at"]
-    assert fake_rasa.conversation("resident-2")["paused"] is False
-    assert fake_rasa.delivered[-1] == {"to": "resident-2", "text": "惠民助手回来了", "channel": "latest"}
+    assert fake_rasa.executed[-1] == {"conversation": "resident-2", "action": "action_handback",
+                                      "output_channel": "latest"}
 
 
 async def test_reply_while_rasa_is_down_is_kept_and_retried(console, db_url, fake_rasa):

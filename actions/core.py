@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 FALLBACK_COUNT_SLOT = "fallback_count"
@@ -33,11 +33,16 @@ class ActionDefaultFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         # Read the message again from the knowledge base before admitting a miss (actions/understanding.py).
+        from actions.rereading import already_reread
         from actions.understanding import second_look
 
         events = second_look(dispatcher, tracker, domain)
         if events is not None:
             return events + [SlotSet(FALLBACK_COUNT_SLOT, 0.0)]
+        loop = (tracker.active_loop or {}).get("name")
+        if loop and already_reread(tracker):
+            # Re-read for a form that still could not take it: the form asks its question again.
+            return [FollowupAction(loop)]
         misses = misses_so_far(tracker) + 1
         if misses >= OFFER_HUMAN_AT:
             dispatcher.utter_message(response="utter_offer_human")

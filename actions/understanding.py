@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, send
@@ -63,6 +63,11 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
         return None
     intent, entities = decision
     logger.info("second reading: %s %s", intent, sorted(entities))
+    loop = (tracker.active_loop or {}).get("name")
+    if loop and intent == ((tracker.latest_message or {}).get("intent") or {}).get("name"):
+        # The form already had this very intent and no policy took it: reading it again would fail the same way.
+        # Let the form ask its question again instead of "没听明白".
+        return [FollowupAction(loop)]
     if answer and intent in ANSWERED_HERE:
         return answer_here(dispatcher, tracker, kb, reading, intent, entities, domain)
     return reread(tracker, intent, entities, domain)

@@ -59,7 +59,9 @@ class Reading:
             return "check_status", {"application_no": self.application_no}
         if self.distress:
             return "distress", ({"program": self.programs[0]} if self.programs else {})
-        if self.services and (self.booking or not (self.programs or self.aspects)):
+        if self.services and self.booking:
+            return "book_service", {"service": self.services[0]}
+        if self.services and not (self.programs or self.aspects or self.situations):
             return "book_service", {"service": self.services[0]}
         if self.referral is not None and not self.recognised:
             return "out_of_scope", {}
@@ -69,10 +71,10 @@ class Reading:
             if self.localities:
                 entities["locality"] = self.localities[0]
             return KNOWLEDGE_INTENTS[self.aspects[0] if self.aspects else "overview"], entities
-        if self.services:
-            return "book_service", {"service": self.services[0]}
         if self.situations:
             return "describe_situation", {}
+        if self.services:
+            return "book_service", {"service": self.services[0]}
         if has_program_context and (self.aspects or self.localities or self.places):
             entities = {"locality": self.localities[0]} if self.localities else {}
             if self.aspects:
@@ -134,6 +136,14 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)
     r.situations = _fitting(r.concepts, lexicon.situations, lexicon.broad_concepts)
+    if r.services and not (r.booking or r.aspects or r.programs):
+        # "我妈洗澡很困难": a service named in passing, without asking to book — recommend it (with its own reason
+        # and a button to book) rather than starting a booking nobody asked for.
+        for sid in r.services:
+            own = next((s for s in lexicon.situations if s.kind == "service" and s.entry_id == sid), None)
+            if own is not None and all(own.entry_id != s.entry_id for s in r.situations):
+                r.situations.insert(0, own)
+        del r.situations[MAX_RECOMMENDATIONS:]
     for referral in lexicon.referrals:
         if first_positions(norm, referral.cues):
             r.referral = referral

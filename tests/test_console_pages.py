@@ -67,7 +67,7 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
             await api.login("page_li", PASSWORD)
             ticket = await api.wait_ticket(resident.session_id)
             mark = len(resident.received)
-            await resident.say("我腿脚不好，想问问能不能上门办")
+            await resident.say("我腿脚不好，想问问能不能上门办，电话13912340077")
             await resident.wait_for(lambda m: m.get("kind") == "received", after=mark)
 
             card = page.locator(f"#tickets li[data-ticket='{ticket['id']}']")
@@ -94,6 +94,12 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
             transcript = await page.inner_text("#transcript")
             assert button["title"] in transcript and "/ask" not in transcript and '{"' not in transcript
             assert re.search(r"\d\d:\d\d", transcript) and "T0" not in transcript  # local times, not ISO
+            # The call-back number left while waiting: masked, revealed (and audited) with one button.
+            callback = page.locator("#conv-callbacks .callback")
+            await callback.wait_for()
+            assert "139****0077" in await callback.inner_text()
+            await callback.get_by_role("button", name="显示号码").click()
+            await page.wait_for_selector("#conv-callbacks a[href='tel:13912340077']")
             # The transcript is the one scroll area: the page itself does not scroll.
             assert await page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
 

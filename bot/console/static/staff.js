@@ -117,6 +117,7 @@
     try {
       var d = await HuiminApi.get("/api/tickets/" + id);
       renderTicket(d);
+      loadCallbacks(d.ticket.id);
       if (focus) { $("conv-title").focus(); }
     } catch (e) { fail(e); }
     document.querySelectorAll(".tickets li").forEach(function (li) {
@@ -225,6 +226,39 @@
         " " + ((labels.statuses || {})[a.status] || a.status)));
     });
     if (r.error) { box.appendChild(el("div", {}, r.error)); }
+  }
+
+  /* ---------- call-back numbers left while waiting (kept encrypted; revealed with an audit record) ---------- */
+  var revealed = {};  // callback id -> number, so a live refresh does not hide (and re-audit) a shown number
+  function showNumber(span, number) {
+    span.textContent = "";
+    span.appendChild(el("a", {href: "tel:" + number}, number));
+    span.appendChild(el("span", {"class": "muted"}, "（已显示，已记录）"));
+  }
+  async function loadCallbacks(ticketId) {
+    var box = $("conv-callbacks");
+    try {
+      var d = await HuiminApi.get("/api/tickets/" + ticketId + "/callbacks");
+      if (ticketId !== current) { return; }
+      box.textContent = "";
+      (d.callbacks || []).forEach(function (c) {
+        var row = el("div", {"class": "callback"}, "回电号码：");
+        var number = el("span", {}, c.masked);
+        row.appendChild(number);
+        box.appendChild(row);
+        if (revealed[c.id]) { showNumber(number, revealed[c.id]); return; }
+        var b = el("button", {type: "button", "class": "secondary small"}, "显示号码");
+        b.addEventListener("click", async function () {
+          try {
+            var r = await HuiminApi.post("/api/tickets/" + ticketId + "/callbacks/" + c.id + "/reveal");
+            revealed[c.id] = r.number;
+            b.remove();
+            showNumber(number, r.number);
+          } catch (e) { fail(e); }
+        });
+        row.appendChild(b);
+      });
+    } catch (e) { box.textContent = ""; }
   }
 
   async function act(fn) {

@@ -315,7 +315,7 @@ async def test_health_and_openapi(console, fake_rasa):
 
 async def test_watcher_sees_resident_messages_and_repauses(db_url, fake_rasa):
     from bot.console.live import Hub
-    from bot.handoff.rasa_api import RasaAPI
+    from bot.rasa.http_api import RasaAPI
     from bot.handoff.watcher import Watcher
 
     ticket = await open_ticket(db_url, fake_rasa)

@@ -129,7 +129,7 @@ async def _stop_background(app: web.Application) -> None:
 
 
 def create_app(settings: Optional[Settings] = None, watch_interval: float = 1.0) -> web.Application:
-    from bot.handoff.rasa_api import RasaAPI
+    from bot.rasa.http_api import RasaAPI
 
     settings = settings or get_settings()
     app = web.Application(middlewares=[errors.error_middleware, auth.auth_middleware],

@@ -117,7 +117,7 @@ async def history(request: web.Request) -> web.Response:
     session_id = _session_id(request)
     rasa = request.app.get("rasa")
     if rasa is None:
-        from bot.handoff.rasa_api import RasaAPI
+        from bot.rasa.http_api import RasaAPI
         rasa = request.app["rasa"] = RasaAPI()
     try:
         tracker = await rasa.tracker(session_id)

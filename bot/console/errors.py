@@ -65,7 +65,7 @@ async def error_middleware(request: web.Request, handler):
             message = exc.text
         return json_error(exc.status, _CODES.get(exc.status, "error"), message)
     except Exception as exc:
-        from bot.handoff.rasa_api import RasaUnavailable
+        from bot.rasa.http_api import RasaUnavailable
         if isinstance(exc, RasaUnavailable):
             log.warning("Rasa unavailable on %s %s: %s", request.method, request.path, exc)
             return json_error(503, "rasa_unavailable", "惠民助手的对话服务暂时连不上，请稍后再试。")

@@ -14,7 +14,8 @@ from bot.console.errors import ApiError, int_param, read_json, text_field
 from bot.console.labels import CHANNELS, programme_names
 from bot.handoff import service, tickets
 from bot.handoff.offices import load_offices
-from bot.handoff.rasa_api import RasaUnavailable, transcript
+from bot.handoff.transcript import transcript
+from bot.rasa.http_api import RasaUnavailable
 from bot.privacy import redact_text
 
 VIEWS = ("waiting", "mine", "active", "open", "closed")

@@ -18,7 +18,7 @@ from bot.console.errors import ApiError, int_param, read_json
 from bot.editor.retraining import served_model
 from bot.editor.service import EditorError
 from bot.editor.training import TrainingConfig
-from bot.handoff.rasa_api import RasaUnavailable
+from bot.rasa.http_api import RasaUnavailable
 from bot.insights import actions, feedback
 from bot.insights.service import Insights, InsightsError, for_app
 from bot.retention.policies import CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS, Policy

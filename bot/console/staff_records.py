@@ -85,7 +85,7 @@ async def booking_cancel(request: web.Request) -> web.Response:
     """Cancel a booking with a reason; the resident is told on their own channel."""
     from bot.booking import bookings
     from bot.handoff.offices import load_offices
-    from bot.handoff.rasa_api import RasaUnavailable
+    from bot.rasa.http_api import RasaUnavailable
     from bot.handoff.wording import response_text
 
     data = await read_json(request)

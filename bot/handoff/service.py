@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from bot.handoff import tickets
-from bot.handoff.rasa_api import RasaAPI, RasaUnavailable
+from bot.rasa.http_api import RasaAPI, RasaUnavailable
 
 
 async def deliver(rasa: RasaAPI, message: dict, conversation_id: str, url: Optional[str] = None) -> dict:

@@ -20,7 +20,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from bot.handoff import tickets
-from bot.handoff.rasa_api import RasaAPI, RasaUnavailable, resident_messages_since
+from bot.handoff.transcript import resident_messages_since
+from bot.rasa.http_api import RasaAPI, RasaUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -59,7 +59,7 @@ def test_watcher_follows_250_open_tickets_with_bounded_rasa_load(stack, sqlite_u
     """250 open tickets: the resident's message on the last one still reaches the console, and the watcher
     never has more than a handful of tracker reads in flight, nor reads every tracker every second."""
     from bot.handoff import tickets
-    from bot.handoff.rasa_api import RasaAPI
+    from bot.rasa.http_api import RasaAPI
     from bot.handoff.watcher import Watcher
 
     async def run():

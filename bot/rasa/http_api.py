@@ -1,5 +1,6 @@
-"""Client of the Rasa server's HTTP API (``--enable-api`` with the token): transcripts, pause/resume,
-delivering staff replies on the resident's own channel, and running the hand-back action."""
+"""Client of the Rasa server's HTTP API (``--enable-api`` with the token): trackers, pause/resume,
+delivering staff replies on the resident's own channel, running an action. Used by the console (handoff,
+chat history, insights, errors) and by the handoff's watcher and service."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
@@ -102,27 +103,3 @@ class RasaAPI:
     async def hand_back(self, conversation_id: str) -> None:
         """Run action_handback: it tells the resident Huimin is back and resumes the conversation."""
         await self.execute(conversation_id, "action_handback")
-
-
-def transcript(tracker: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The readable part of a tracker: what the resident, Huimin and staff said, plus pause/resume marks."""
-    out: List[Dict[str, Any]] = []
-    for e in tracker.get("events") or []:
-        kind = e.get("event")
-        if kind == "user":
-            out.append({"who": "resident", "text": e.get("text") or "", "at": e.get("timestamp"),
-                        "intent": ((e.get("parse_data") or {}).get("intent") or {}).get("name")})
-        elif kind == "bot":
-            agent = (e.get("metadata") or {}).get("human_agent")
-            data = e.get("data") or {}
-            buttons = [b.get("title") for b in (data.get("buttons") or []) if isinstance(b, dict)]
-            out.append({"who": "staff" if agent else "huimin", "staff": agent, "text": e.get("text") or "",
-                        "buttons": buttons, "at": e.get("timestamp")})
-        elif kind in ("pause", "resume", "session_started"):
-            out.append({"who": "system", "event": kind, "at": e.get("timestamp")})
-    return out
-
-
-def resident_messages_since(tracker: Dict[str, Any], since_ts: float) -> List[Dict[str, Any]]:
-    return [e for e in tracker.get("events") or []
-            if e.get("event") == "user" and (e.get("timestamp") or 0) >= since_ts]

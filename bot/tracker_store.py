@@ -29,7 +29,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine.url import make_url
 
-from bot import rasa_fixes
+from bot.rasa import fixes as rasa_fixes
 from bot.db import sqlite_pragmas
 from bot.privacy import install_log_redaction
 from bot.privacy import redact_text

@@ -5,7 +5,7 @@ import pytest
 def test_several_workers_need_redis(monkeypatch):
     from rasa.core.lock_store import InMemoryLockStore
 
-    from bot.lock_store import HuiminLockStore
+    from bot.rasa.lock_store import HuiminLockStore
 
     monkeypatch.setenv("HUIMIN_REDIS_URL", "")
     monkeypatch.setenv("SANIC_WORKERS", "1")

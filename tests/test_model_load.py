@@ -1,4 +1,4 @@
-"""bot/rasa_fixes.py loads DIET and TED for serving without tracing Keras' training step: the model loaded that
+"""bot/rasa/fixes.py loads DIET and TED for serving without tracing Keras' training step: the model loaded that
 way must answer exactly as the model loaded by Rasa's own code — every intent ranking of the NLU and TED's
 probabilities for every turn of a conversation. Each load runs in a process of its own (this file is also the
 script it runs)."""
@@ -24,7 +24,7 @@ def _answers(mode: str, model: str) -> dict:
     import time
 
     if mode == "patched":
-        from bot import rasa_fixes
+        from bot.rasa import fixes as rasa_fixes
         rasa_fixes.install()
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage

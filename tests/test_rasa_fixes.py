@@ -1,8 +1,8 @@
-"""The cached action-result validation (bot/rasa_fixes.py) accepts and rejects exactly what Rasa's own does."""
+"""The cached action-result validation (bot/rasa/fixes.py) accepts and rejects exactly what Rasa's own does."""
 import pytest
 from jsonschema import ValidationError
 
-from bot import rasa_fixes
+from bot.rasa import fixes as rasa_fixes
 
 
 def test_action_results_are_validated_as_before():
@@ -137,7 +137,7 @@ def _huimin_turns():
 
 
 def test_states_of_a_history_are_rasas(monkeypatch):
-    """The incremental states and applied events (bot/rasa_fixes.py) against Rasa's own computation after every
+    """The incremental states and applied events (bot/rasa/fixes.py) against Rasa's own computation after every
     event of a long conversation, for every way the policies ask; between turns the stored turns come back as new
     objects (as from the tracker store after another replica wrote), and once an early event is replaced: neither
     may confuse it."""

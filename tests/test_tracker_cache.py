@@ -60,7 +60,7 @@ def store(domain, url):
 
 def reference(domain, url, sender):
     """What Rasa's own SQL store reads from the same database, replayed event by event as Rasa does (without
-    bot/rasa_fixes.py's single replay): the reference for what a read must return."""
+    bot/rasa/fixes.py's single replay): the reference for what a read must return."""
     import json
 
     from rasa.core.tracker_store import SQLTrackerStore

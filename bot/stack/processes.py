@@ -47,7 +47,7 @@ def commands(settings: Settings, model: Path) -> List[tuple]:
     py = sys.executable
     host = settings.listen_host
     return [
-        # bot/logging.yml masks ID and mobile numbers in every log record (bot/log_redaction.py).
+        # bot/logging.yml masks ID and mobile numbers in every log record (bot/rasa/log_redaction.py).
         ("actions", [py, "-m", "bot", "actions", "--port", str(settings.actions_port), "--host", host],
          f"http://127.0.0.1:{settings.actions_port}/health"),
         ("rasa", [py, "-m", "bot", "rasa", "run", *rasa_args(model, settings.rasa_port, host)],

@@ -43,7 +43,7 @@ def measure_levels(name: str, url: str, levels, repetitions: int, min_messages: 
 
 def capacity(name: str, url: str, levels: List[Dict], min_messages: int) -> Dict:
     """Residents typing one message every 10 s served with p95 ≤ 1 s: estimated from the closed-loop levels
-    (70 % of 10 s × the best throughput whose p95 ≤ 1 s), then checked with that many paced residents (20 %
+    (70 % of 10 s × the best throughput whose p95 ≤ 1 s), then checked with that many paced residents (30 %
     fewer each time it fails, three tries). A lower bound: a number that passes is not searched upwards."""
     ok = [r["throughput"] for r in levels if r["p95_ms"] <= CAPACITY_P95_MS and not r["errors"]]
     # At 70 % of the closed-loop throughput: at 100 % a queue grows whatever the latency of one message.
@@ -58,7 +58,7 @@ def capacity(name: str, url: str, levels: List[Dict], min_messages: int) -> Dict
               f"errors {r.errors}", flush=True)
         if r.p95_ms <= CAPACITY_P95_MS and not r.errors:
             return {"residents": residents, "verified": True, "tries": tries}
-        residents = int(residents * 0.8)
+        residents = int(residents * 0.7)
     return {"residents": None, "verified": False, "tries": tries}
 
 

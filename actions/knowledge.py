@@ -200,8 +200,9 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
 
     aspect = kb.aspect_for_intent(intent)
     cued = [a for a in reading.aspects if a in kb.aspects]
-    if cued and aspect not in cued and intent != INFORM:
-        # The words of the question (多少钱, 去哪办) are more precise than the classifier's guess between aspects.
+    if cued and intent != INFORM:
+        # The words of the question (多少钱, 去哪办) are more precise than the classifier's guess between aspects,
+        # and the first one asked is answered first (the second is offered as the first button).
         aspect = cued[0]
     if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
         # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.

@@ -126,8 +126,10 @@ class ActionRecommend(Action):
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
         if decision is not None and decision[0] in REREAD_FROM_KNOWLEDGE and not already_reread(tracker):
             return reread(tracker, decision[0], decision[1], domain)
-        if reading.recognised and decision is not None and decision[0] in ANSWERED_HERE:
-            # A programme named outright is answered, even when the message also describes a situation.
+        if decision is not None and decision[0] in ANSWERED_HERE and (
+                reading.recognised or decision[0] == "out_of_scope"):
+            # A programme named outright is answered, even when the message also describes a situation; another
+            # office's business is referred there.
             return answer_here(dispatcher, tracker, kb, reading, decision[0], decision[1], domain)
         send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
                                            service_names(kb.directory)))

@@ -172,9 +172,7 @@ class SoundIndex:
                 n = len(sounds)
                 if i + n > len(units):
                     continue
-                if n == 2 and all(u.char and u.char != c for u, c in zip(units[i:i + 2], phrase)):
-                    # Two syllables sound alike too often (体检 / 提建): one character must be the same, or typed
-                    # in pinyin.
+                if not _enough_alike(units[i:i + n], phrase):
                     continue
                 allowed = 1 if n >= self.ONE_OFF_MIN else 0
                 misses = 0
@@ -184,13 +182,39 @@ class SoundIndex:
                         if misses > allowed or k == n - 1:
                             misses = allowed + 1
                             break
-                if misses <= allowed:
+                if misses <= allowed and (misses == 0 or _same_chars(units[i:i + n], phrase) * 2 >= n):
+                    # A syllable wrong as well needs half the characters right (高灵津帖), or any sound-alike
+                    # run of syllables would do (看不清了 is not 康复理疗).
                     found.append((misses, unit.start, units[i + n - 1].end, entity, value))
                 elif n >= self.ONE_LESS_MIN:
                     end = _with_one_left_out(units, i, sounds)
                     if end is not None:
                         found.append((1, unit.start, end, entity, value))
         return _longest(found)
+
+
+def _same_chars(units: Sequence[Unit], phrase: str) -> int:
+    """Characters typed as in the name; a pinyin syllable counts as typed right (it carries no character)."""
+    return sum(1 for u, c in zip(units, phrase) if not u.char or u.char == c)
+
+
+@lru_cache(maxsize=20000)
+def _raw_sounds(ch: str) -> Tuple[str, ...]:
+    from pypinyin import Style, pinyin
+
+    readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
+    return tuple(readings[0]) if readings else ()
+
+
+def _enough_alike(units: Sequence[Unit], phrase: str) -> bool:
+    """Short names sound alike too often (体检 / 提建, 家政 / 家怎): a two-syllable name needs one character typed
+    as in the name and the other a true homophone (no regional merger); longer names one character as typed."""
+    if len(phrase) == 2:
+        same = [not u.char or u.char == c for u, c in zip(units, phrase)]
+        if not any(same):
+            return False
+        return all(s or set(_raw_sounds(u.char)) & set(_raw_sounds(c)) for s, u, c in zip(same, units, phrase))
+    return _same_chars(units, phrase) >= 1
 
 
 def _with_one_left_out(units: Sequence[Unit], i: int, sounds: Tuple[Tuple[str, ...], ...]) -> Optional[int]:

@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import sqlalchemy as sa
 from ruamel.yaml.comments import CommentedMap
 
+from bot.clock import iso_utc as _utc
+from bot.clock import utcnow as _now
 from bot.db import session_scope
 from bot.editor import catalog, fields, kb, review as review_rules, yamlio
 from bot.editor.changes import field_changes
@@ -89,9 +91,6 @@ class CommitResult:
                 "warnings": self.warnings, "unchanged": self.unchanged, "review_reset": self.review_reset}
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
 
 def _today() -> str:
     try:
@@ -100,11 +99,6 @@ def _today() -> str:
     except Exception:
         return dt.date.today().isoformat()
 
-
-def _utc(value: Optional[dt.datetime]) -> Optional[str]:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
 
 
 # One thread at a time per process, and one process at a time per directory (flock on the directory itself,

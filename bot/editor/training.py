@@ -24,6 +24,8 @@ import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import as_utc as _utc
+from bot.clock import utcnow as _now
 from bot.db import session_scope
 from bot.editor.models import TrainingJob
 from bot.settings import ROOT, get_settings
@@ -66,15 +68,6 @@ class TrainingConfig:
             replica_urls=tuple(u.strip().rstrip("/") for u in os.environ.get("HUIMIN_RASA_REPLICA_URLS", "").split(",")
                                if u.strip()))
 
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def job_json(j: TrainingJob, with_log: bool = True) -> dict:

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import sqlalchemy as sa
 
+from bot.clock import as_utc, utcnow  # noqa: F401 (callers use tickets.utcnow / tickets.as_utc)
 from bot.db import session_scope
 from bot.handoff.models import PRIORITY, REASONS, StaffMessage, Ticket
 
@@ -30,16 +31,6 @@ class TicketError(Exception):
 class NotFound(TicketError):
     code = "not_found"
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def as_utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def ticket_dict(t: Ticket, now: Optional[dt.datetime] = None) -> dict:

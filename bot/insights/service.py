@@ -7,7 +7,6 @@ Everything runs in the console process, on demand and on a timer; the Rasa serve
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 from collections import Counter, defaultdict
@@ -16,6 +15,9 @@ from typing import Dict, List, Optional, Sequence
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import as_utc as _aware
+from bot.clock import iso_utc as _utc
+from bot.clock import utcnow as _now
 from bot.db import session_scope
 from bot.insights import grouping
 from bot.insights.models import Feedback, Group, Message, ReaderState, Task
@@ -30,15 +32,6 @@ SAMPLES = 5
 ACTIONS = ("examples", "alias", "situation", "out_of_scope", "task")
 REPLAYED_ACTIONS = ("examples", "alias", "situation", "out_of_scope")
 
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _utc(value: Optional[dt.datetime]) -> Optional[str]:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
 
 
 class InsightsError(Exception):
@@ -323,8 +316,6 @@ def _task_json(t: Task) -> dict:
             "created_by": t.created_by, "created_at": _utc(t.created_at), "done_at": _utc(t.done_at)}
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def for_app(app) -> Insights:

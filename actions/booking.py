@@ -12,6 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.latest import latest_entities, latest_intent, latest_text
 from bot.booking import bookings, form, manage, nearest, slots, when
 from bot.booking.catalogue import CatalogueError, get_catalogue
 from bot.booking.understand import Message
@@ -27,9 +28,8 @@ ALL_SLOTS = form.FORM_SLOTS + form.CONTACT_SLOTS + (manage.CODE, manage.PENDING,
 
 
 def _message(tracker: Tracker) -> Message:
-    latest = tracker.latest_message or {}
-    return Message(text=latest.get("text") or "", intent=(latest.get("intent") or {}).get("name") or "",
-                   entities=latest.get("entities") or [])
+    return Message(text=latest_text(tracker), intent=latest_intent(tracker) or "",
+                   entities=latest_entities(tracker))
 
 
 def _state(tracker: Tracker) -> Dict[str, Any]:
@@ -260,7 +260,7 @@ class ActionBookingManage(Action):
 
 
 def _entity_value(tracker: Tracker, name: str) -> Any:
-    for entity in (tracker.latest_message or {}).get("entities") or []:
+    for entity in latest_entities(tracker):
         if entity.get("entity") == name:
             return entity.get("value")
     return None

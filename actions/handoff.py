@@ -11,6 +11,7 @@ from rasa_sdk.events import (ActionExecuted, ConversationPaused, ConversationRes
                              SlotSet)
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.latest import latest_intent
 from bot.handoff import tickets
 from bot.handoff.offices import load_offices
 from bot.handoff.summary import summarise
@@ -23,7 +24,7 @@ MISUNDERSTOOD_AFTER = 2
 
 
 def handoff_reason(tracker: Tracker) -> str:
-    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    intent = latest_intent(tracker)
     if intent == "emergency":
         return "emergency"
     if intent == "complaint":

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from pathlib import Path
 
 from actions.rereading import already_reread, reread
+from actions.latest import latest_entities, latest_intent, latest_text
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
 from bot.understanding import replies
@@ -53,10 +54,6 @@ def current_knowledge(dispatcher: CollectingDispatcher) -> Optional[KnowledgeBas
 
 # ---------------------------------------------------------------------------------------------------------
 # Reading the tracker
-
-def latest_intent(tracker: Tracker) -> Optional[str]:
-    return (tracker.latest_message or {}).get("intent", {}).get("name")
-
 
 def entity_values(tracker: Tracker, entity: str) -> List[str]:
     return [v for v in tracker.get_latest_entity_values(entity) if isinstance(v, str) and v]
@@ -149,7 +146,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     the classifier missed: a programme named as a homophone or typo, a second question, a situation, a place we
     have no local rules for, two programmes asked together."""
     if reading is None:
-        reading = reading_for(kb, (tracker.latest_message or {}).get("text"), entities)
+        reading = reading_for(kb, latest_text(tracker), entities)
     lex = load_lexicon(Path(kb.directory))
     if not already_reread(tracker):
         # A number pasted alone, a request for a person, distress, a booking, danger: not a knowledge question,
@@ -186,7 +183,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         elif item_id:
             send(dispatcher, answers.render_service_list(kb, item_id, locality_id))
             return _clear_pending(tracker)
-        elif kb.mentions_service_list((tracker.latest_message or {}).get("text")):
+        elif kb.mentions_service_list(latest_text(tracker)):
             send(dispatcher, answers.render_service_list(kb, None, locality_id))
             return _clear_pending(tracker)
         elif reading.referral is not None:
@@ -223,7 +220,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         send(dispatcher, answers.render_clarify_program(kb, aspect, locality_id))
         return [SlotSet("pending_aspect", aspect)]
 
-    said = (tracker.latest_message or {}).get("text")
+    said = latest_text(tracker)
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
     locality = kb.localities.get(locality_id) if locality_named and locality_id else None
     name = locality.short_name if locality is not None else ""
@@ -258,7 +255,7 @@ class ActionAnswerKnowledge(Action):
         kb = current_knowledge(dispatcher)
         if kb is None:
             return []
-        entities = list((tracker.latest_message or {}).get("entities") or [])
+        entities = latest_entities(tracker)
         return answer_message(dispatcher, tracker, kb, latest_intent(tracker), entities, domain=domain)
 
 

@@ -17,6 +17,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.latest import latest_entities, latest_intent, latest_text
 from bot.applications import attempt_limits, verification
 from bot.applications.numbers import (canonical_application_no, find_application_no, looks_like_answer_attempt,
                                       parse_answer)
@@ -61,17 +62,17 @@ def _minutes_until(until: Optional[datetime]) -> int:
 
 
 def _text(tracker: Tracker) -> str:
-    return (tracker.latest_message or {}).get("text") or ""
+    return latest_text(tracker)
 
 
 def _meant_as_number(tracker: Tracker) -> bool:
     """A number, not a question with a figure in it ("80岁以上能领多少" is answered, not taken as a number)."""
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    intent = latest_intent(tracker)
     return looks_like_answer_attempt(_text(tracker), min_digits=1 if intent == "inform" else 4)
 
 
 def _entity(tracker: Tracker, name: str) -> Optional[str]:
-    for entity in (tracker.latest_message or {}).get("entities") or []:
+    for entity in latest_entities(tracker):
         if entity.get("entity") == name and entity.get("value"):
             return str(entity["value"])
     return None

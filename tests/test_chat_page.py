@@ -262,6 +262,8 @@ def test_handover_as_the_resident_sees_it(stack, browser):
         page.keyboard.press("Enter")
         typing_box = page.locator("#typing").bounding_box()
         assert typing_box and typing_box["height"] >= 20
+        page.wait_for_function("() => document.querySelectorAll('.msg.note').length >= 2", timeout=ANSWER_TIMEOUT)
+        page.locator("#typing").wait_for(state="hidden")  # the acknowledgement ends the indicator
 
         # 大字 keeps most of the screen for the conversation, banner included.
         page.get_by_role("button", name="大字").click()

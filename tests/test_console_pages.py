@@ -171,10 +171,11 @@ async def test_records_pages_and_roles(stack, chromium_path, tmp_path):
     from bot.console.auth import create_user
 
     await ensure_staff_user(stack.database_url, "page_li", PASSWORD)
-    try:
-        await create_user("page_editor", "editor", PASSWORD, stack.database_url)
-    except ValueError:
-        pass
+    for name, role in (("page_editor", "editor"), ("page_admin", "admin")):
+        try:
+            await create_user(name, role, PASSWORD, stack.database_url)
+        except ValueError:
+            pass
     code = await _add_booking(stack.database_url)
     csv = tmp_path / "records.csv"
     csv.write_text("application_no,program,applicant_name,id_number,phone,status,submitted_at,updated_at,note\n"
@@ -206,6 +207,13 @@ async def test_records_pages_and_roles(stack, chromium_path, tmp_path):
 
             await page.goto(stack.console_url + "/staff/applications")
             await page.wait_for_selector("#me:has-text('page_li')")
+            # Importing needs its own role: a staff member is told so instead of a form that fails.
+            await page.wait_for_selector("#upload-note", state="visible")
+            assert await page.is_hidden("#upload")
+            await page.click("#logout")
+            await page.wait_for_url("**/login**")
+            await login(page, stack.console_url, "page_admin", path="/staff/applications")
+            await page.wait_for_selector("#me:has-text('page_admin')")
             # The look-up comes before the import.
             search, upload = await page.locator("#search").bounding_box(), await page.locator("#upload").bounding_box()
             assert search["y"] < upload["y"]

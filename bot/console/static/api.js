@@ -63,7 +63,7 @@
     }
     return d.user;
   }
-  var ROLES = {admin: "管理员", staff: "工作人员", editor: "知识库编辑"};
+  var ROLES = {admin: "管理员", staff: "工作人员", editor: "知识库编辑", importer: "申请记录导入"};
 
   var labelsPromise = null;
   function labels() {

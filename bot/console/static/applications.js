@@ -81,7 +81,12 @@
     }
   });
   (async function init() {
-    if (!await HuiminApi.header()) { return; }
+    var me = await HuiminApi.header();
+    if (!me) { return; }
+    // Importing overwrites records: only the importer role (or admin) may, and the page says so.
+    var mayImport = me.role === "importer" || me.role === "admin";
+    $("upload").hidden = !mayImport;
+    $("upload-note").hidden = mayImport;
     labels = await HuiminApi.labels();
     Object.keys(labels.programs).forEach(function (k) { $("f-program").add(new Option(labels.programs[k], k)); });
     Object.keys(labels.statuses).forEach(function (k) { $("f-status").add(new Option(labels.statuses[k], k)); });

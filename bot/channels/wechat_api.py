@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import aiohttp
 
+from bot.http_client import SessionHolder
 from bot.channels.store import ChannelStore
 from bot.privacy import keyed_hash
 
@@ -36,24 +37,14 @@ def user_ref(openid: str) -> str:
     return keyed_hash(openid, "wechat-log")[:12]
 
 
-class WeChatAPI:
+class WeChatAPI(SessionHolder):
     def __init__(self, appid: str, secret: str, api_base: str, store: ChannelStore,
                  retry_delays: Sequence[float] = (0.5, 2.0, 5.0), timeout: float = 10.0) -> None:
         self.appid, self.secret = appid, secret
         self.api_base = api_base.rstrip("/")
         self.store = store
         self.retry_delays = tuple(retry_delays)
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: Optional[aiohttp.ClientSession] = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        super().__init__(timeout)
 
     # -- access token -----------------------------------------------------------------------------------------
     async def access_token(self) -> str:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.http_client import SessionHolder
 from bot.settings import get_settings
 
 
@@ -15,22 +16,12 @@ class RasaUnavailable(Exception):
     """Rasa could not be reached or refused the call; the caller keeps the work and lets staff retry."""
 
 
-class RasaAPI:
+class RasaAPI(SessionHolder):
     def __init__(self, base_url: Optional[str] = None, token: Optional[str] = None, timeout: float = 10.0):
         settings = get_settings()
         self.base_url = (base_url or settings.rasa_url).rstrip("/")
         self.token = token if token is not None else settings.rasa_token
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: Optional[aiohttp.ClientSession] = None
-
-    async def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        super().__init__(timeout)
 
     def _url(self, conversation_id: str, tail: str) -> str:
         return f"{self.base_url}/conversations/{quote(conversation_id, safe='')}/{tail}"
@@ -41,7 +32,7 @@ class RasaAPI:
         if self.token:
             params["token"] = self.token
         try:
-            http = await self._http()
+            http = self._http()
             async with http.request(method, url, params=params, json=json) as resp:
                 if resp.status >= 400:
                     body = (await resp.text())[:300]
@@ -60,7 +51,7 @@ class RasaAPI:
 
     async def reachable(self) -> bool:
         try:
-            http = await self._http()
+            http = self._http()
             async with http.get(f"{self.base_url}/status", params={"token": self.token}) as resp:
                 return resp.status == 200
         except Exception:

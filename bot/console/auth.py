@@ -28,6 +28,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.clock import as_utc as _utc
+from bot.clock import utcnow
 from bot.console.errors import ApiError, read_json, text_field
 from bot.console.models import ROLES, AuditEntry, LoginFailure, LoginSession, User
 from bot.db import session_scope
@@ -65,16 +67,6 @@ class CurrentUser:
 
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "role": self.role, "csrf_token": self.csrf_token}
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def hash_password(password: str) -> str:

@@ -96,7 +96,7 @@ def _check_texts(texts: Dict[str, StatusText]) -> List[str]:
 
 
 def kb_check(knowledge_dir: Path) -> list:
-    """Registered with ``python -m bot kb check`` (bot/knowledge/check.py EXTRA_CHECKS)."""
+    """Run by ``python -m bot kb check`` through bot/applications/knowledge_plugin.py."""
     from bot.knowledge.schema import Problem
 
     path = Path(knowledge_dir) / FILE_NAME

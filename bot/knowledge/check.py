@@ -1,48 +1,43 @@
 """``python -m bot kb check``: every problem of the knowledge base, as ``file:line: message``.
 
-Other capabilities keep their own files in ``knowledge/`` (the bookable catalogue) and register a checker
-here: a dotted path ``module:function`` taking the knowledge directory and returning a list of ``Problem``.
-A module that does not exist (yet) is skipped, so a checkout without that capability still checks.
+Other capabilities keep their own files in ``knowledge/`` (the bookable catalogue, status texts, the
+understanding lexicon) and check them in a ``bot/<capability>/knowledge_plugin.py`` offering
+``check(knowledge_dir) -> List[Problem]`` — found the way every capability plug-in is (``bot.capability_modules``),
+so a checkout without that capability still checks.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
-from typing import Callable, List, Mapping, Optional
+from typing import Callable, List, Mapping, Optional, Tuple
 
-from bot.knowledge import integrity
+import bot
+from bot.knowledge import integrity, operational
 from bot.knowledge.loader import display_path, read_documents, validate_documents
 from bot.knowledge.schema import Problem
 
 logger = logging.getLogger(__name__)
 
-EXTRA_CHECKS: List[str] = ["bot.booking.catalogue:check", "bot.applications.status_text:kb_check",
-                           "bot.knowledge.operational:check", "bot.understanding.lexicon:check"]
+PLUGIN = "knowledge_plugin"
 
 
-def _resolve(dotted: str) -> Optional[Callable]:
-    module_name, _, attr = dotted.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None  # the capability is not in this checkout
-        raise
-    return getattr(module, attr, None)
+def _checkers() -> List[Tuple[str, Callable]]:
+    """(name, check) of the knowledge base's own operational files, then of every capability's plug-in."""
+    found = [("bot.knowledge.operational", operational.check)]
+    for module in bot.capability_modules(PLUGIN):
+        if callable(getattr(module, "check", None)):
+            found.append((module.__name__, module.check))
+    return found
 
 
 def extra_problems(knowledge_dir: Path) -> List[Problem]:
     problems: List[Problem] = []
-    for dotted in EXTRA_CHECKS:
-        func = _resolve(dotted)
-        if func is None:
-            continue
+    for name, func in _checkers():
         try:
             problems.extend(func(Path(knowledge_dir)))
         except Exception as exc:  # one broken checker must not hide everyone else's problems
-            logger.exception("knowledge check %s failed", dotted)
-            problems.append(Problem(str(knowledge_dir), 1, f"检查 {dotted} 自身出错：{exc}"))
+            logger.exception("knowledge check %s failed", name)
+            problems.append(Problem(str(knowledge_dir), 1, f"检查 {name} 自身出错：{exc}"))
     return problems
 
 

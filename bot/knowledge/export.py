@@ -13,12 +13,12 @@ Everything is sorted so the output is deterministic.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Set, Tuple
 
+import bot
 from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.text import normalize_message
 
@@ -29,7 +29,6 @@ JIEBA_FILE = Path("jieba") / "huimin_dict.txt"
 PHRASES_FILE = Path("entities") / "phrases.json"
 # High enough that jieba keeps a programme name in one piece, low enough not to swallow neighbours.
 JIEBA_FREQ = 2000
-EXTRA_PHRASES = ["bot.booking.catalogue:entity_phrases"]
 
 Phrase = Tuple[str, str, str]
 
@@ -67,16 +66,11 @@ def knowledge_phrases(kb: KnowledgeBase) -> List[Phrase]:
 
 
 def _extra_phrases(knowledge_dir: Path) -> List[Phrase]:
+    """Entity phrases of every capability's ``knowledge_plugin.entity_phrases(knowledge_dir)`` (the bookable
+    services and sites), found by ``bot.capability_modules``."""
     rows: List[Phrase] = []
-    for dotted in EXTRA_PHRASES:
-        module_name, _, attr = dotted.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        func = getattr(module, attr, None)
+    for module in bot.capability_modules("knowledge_plugin"):
+        func = getattr(module, "entity_phrases", None)
         if func is None:
             continue
         for phrase, entity, value in func(Path(knowledge_dir)):

@@ -645,6 +645,13 @@ def _examples(eq: Any) -> List[Tuple[str, int]]:
 def cross_check(entries: List[Entry], problems: List[Problem], normalize, featured: Sequence[Tuple[str, str, int]] = ()
                 ) -> None:
     """Unique ids, unique names/aliases (after normalisation), unique example questions, existing references."""
+    by_id = _unique_ids(entries, problems)
+    _unique_names(entries, problems, normalize)
+    _unique_examples(entries, problems, normalize)
+    _existing_references(entries, problems, by_id, featured)
+
+
+def _unique_ids(entries: List[Entry], problems: List[Problem]) -> Dict[str, Entry]:
     by_id: Dict[str, Entry] = {}
     for e in entries:
         # Localities live in their own namespace (entity `locality`); everything else shares one.
@@ -654,11 +661,10 @@ def cross_check(entries: List[Entry], problems: List[Problem], normalize, featur
             problems.append(Problem(e.file, e.line, f"id “{e.id}” 重复了（{first.file}:{first.line} 已经用过）", "id"))
         else:
             by_id[key] = e
+    return by_id
 
-    def kind_of(eid: str) -> Optional[str]:
-        e = by_id.get(eid)
-        return e.kind if e else None
 
+def _unique_names(entries: List[Entry], problems: List[Problem], normalize) -> None:
     owner: Dict[str, Tuple[Entry, str, int]] = {}
     for e in entries:
         own: Set[str] = set()
@@ -691,6 +697,8 @@ def cross_check(entries: List[Entry], problems: List[Problem], normalize, featur
             else:
                 owner[slot] = (e, name, line)
 
+
+def _unique_examples(entries: List[Entry], problems: List[Problem], normalize) -> None:
     seen_examples: Dict[str, Tuple[Entry, int]] = {}
     for e in entries:
         for text, line in e.examples or []:
@@ -701,6 +709,13 @@ def cross_check(entries: List[Entry], problems: List[Problem], normalize, featur
                                         "example_questions"))
             else:
                 seen_examples[norm] = (e, line)
+
+
+def _existing_references(entries: List[Entry], problems: List[Problem], by_id: Dict[str, Entry],
+                         featured: Sequence[Tuple[str, str, int]]) -> None:
+    def kind_of(eid: str) -> Optional[str]:
+        e = by_id.get(eid)
+        return e.kind if e else None
 
     topic_kinds = ("program", "group", "service_list", "item")
     for e in entries:

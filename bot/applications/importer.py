@@ -134,63 +134,13 @@ def _validate_row(line: int, cells: Sequence[str], resolve_program: Callable[[st
         err("row", f"expected {len(COLUMNS)} columns, found {len(cells)}")
         return None
     v = dict(zip(COLUMNS, (_clean(c) for c in cells)))
-
-    app_no = canonical_application_no(v["application_no"]) if v["application_no"] else None
-    if not v["application_no"]:
-        err("application_no", "missing")
-    elif app_no is None:
-        err("application_no", f"not an application number: '{redact_text(v['application_no'])[:40]}'")
-
-    program_id = None
-    if not v["program"]:
-        err("program", "missing")
-    else:
-        program_id = resolve_program(v["program"])
-        if program_id is None:
-            err("program", f"unknown programme '{v['program'][:40]}' (use a programme id, name or alias "
-                           "from the knowledge base)")
-
-    name = re.sub(r"\s+", "", v["applicant_name"])
-    if not name:
-        err("applicant_name", "missing")
-    elif len(name) > MAX_NAME or re.search(r"\d", name):
-        err("applicant_name", "not a name (digits or longer than 40 characters)")
-
-    id_number = v["id_number"].replace(" ", "").upper()
-    if not id_number:
-        err("id_number", "missing")
-    elif not re.fullmatch(r"\d{17}[\dX]", id_number):
-        err("id_number", f"not an 18-character ID number ({len(id_number)} characters)")
-    elif not id_number_valid(id_number):
-        err("id_number", f"check digit does not match ({mask_id(id_number)})")
-
-    phone = re.sub(r"[\s\-()]", "", v["phone"])
-    if phone.startswith("+86"):
-        phone = phone[3:]
-    if not phone:
-        err("phone", "missing")
-    elif not re.fullmatch(r"1[3-9]\d{9}", phone):
-        err("phone", "not an 11-digit mainland mobile number" + (f" ({mask_phone(phone)})" if len(phone) == 11
-                                                                  else f" ({len(phone)} digits)"))
-
-    status = parse_status(v["status"])
-    if not v["status"]:
-        err("status", "missing")
-    elif status is None:
-        err("status", f"unknown status '{v['status'][:20]}' (one of: "
-                      + ", ".join(f"{c}/{w}" for c, w in STATUS_WORDS.items()) + ")")
-
-    submitted = _parse_datetime(v["submitted_at"]) if v["submitted_at"] else None
-    if not v["submitted_at"]:
-        err("submitted_at", "missing")
-    elif submitted is None:
-        err("submitted_at", f"not an ISO date '{v['submitted_at'][:25]}' (e.g. 2026-11-02 or 2026-11-02 09:30)")
-    updated = _parse_datetime(v["updated_at"]) if v["updated_at"] else submitted
-    if v["updated_at"] and updated is None:
-        err("updated_at", f"not an ISO date '{v['updated_at'][:25]}' (e.g. 2026-11-02 or 2026-11-02 09:30)")
-    elif submitted and updated and updated < submitted:
-        err("updated_at", "earlier than submitted_at")
-
+    app_no = _application_no(v, err)
+    program_id = _program(v, resolve_program, err)
+    name = _applicant_name(v, err)
+    id_number = _id_number(v, err)
+    phone = _phone(v, err)
+    status = _status(v, err)
+    submitted, updated = _dates(v, err)
     note = v["note"]
     if len(note) > MAX_NOTE:
         err("note", f"longer than {MAX_NOTE} characters")
@@ -207,6 +157,84 @@ def _validate_row(line: int, cells: Sequence[str], resolve_program: Callable[[st
         # A note is shown to the resident; personal numbers typed into it by staff are masked.
         note=redact_text(note),
     )
+
+
+def _application_no(v: Dict[str, str], err: Callable[[str, str], None]) -> Optional[str]:
+    app_no = canonical_application_no(v["application_no"]) if v["application_no"] else None
+    if not v["application_no"]:
+        err("application_no", "missing")
+    elif app_no is None:
+        err("application_no", f"not an application number: '{redact_text(v['application_no'])[:40]}'")
+    return app_no
+
+
+def _program(v: Dict[str, str], resolve_program: Callable[[str], Optional[str]],
+             err: Callable[[str, str], None]) -> Optional[str]:
+    program_id = None
+    if not v["program"]:
+        err("program", "missing")
+    else:
+        program_id = resolve_program(v["program"])
+        if program_id is None:
+            err("program", f"unknown programme '{v['program'][:40]}' (use a programme id, name or alias "
+                           "from the knowledge base)")
+    return program_id
+
+
+def _applicant_name(v: Dict[str, str], err: Callable[[str, str], None]) -> str:
+    name = re.sub(r"\s+", "", v["applicant_name"])
+    if not name:
+        err("applicant_name", "missing")
+    elif len(name) > MAX_NAME or re.search(r"\d", name):
+        err("applicant_name", "not a name (digits or longer than 40 characters)")
+    return name
+
+
+def _id_number(v: Dict[str, str], err: Callable[[str, str], None]) -> str:
+    id_number = v["id_number"].replace(" ", "").upper()
+    if not id_number:
+        err("id_number", "missing")
+    elif not re.fullmatch(r"\d{17}[\dX]", id_number):
+        err("id_number", f"not an 18-character ID number ({len(id_number)} characters)")
+    elif not id_number_valid(id_number):
+        err("id_number", f"check digit does not match ({mask_id(id_number)})")
+    return id_number
+
+
+def _phone(v: Dict[str, str], err: Callable[[str, str], None]) -> str:
+    phone = re.sub(r"[\s\-()]", "", v["phone"])
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    if not phone:
+        err("phone", "missing")
+    elif not re.fullmatch(r"1[3-9]\d{9}", phone):
+        err("phone", "not an 11-digit mainland mobile number" + (f" ({mask_phone(phone)})" if len(phone) == 11
+                                                                  else f" ({len(phone)} digits)"))
+    return phone
+
+
+def _status(v: Dict[str, str], err: Callable[[str, str], None]):
+    status = parse_status(v["status"])
+    if not v["status"]:
+        err("status", "missing")
+    elif status is None:
+        err("status", f"unknown status '{v['status'][:20]}' (one of: "
+                      + ", ".join(f"{c}/{w}" for c, w in STATUS_WORDS.items()) + ")")
+    return status
+
+
+def _dates(v: Dict[str, str], err: Callable[[str, str], None]) -> Tuple[Optional[datetime], Optional[datetime]]:
+    submitted = _parse_datetime(v["submitted_at"]) if v["submitted_at"] else None
+    if not v["submitted_at"]:
+        err("submitted_at", "missing")
+    elif submitted is None:
+        err("submitted_at", f"not an ISO date '{v['submitted_at'][:25]}' (e.g. 2026-11-02 or 2026-11-02 09:30)")
+    updated = _parse_datetime(v["updated_at"]) if v["updated_at"] else submitted
+    if v["updated_at"] and updated is None:
+        err("updated_at", f"not an ISO date '{v['updated_at'][:25]}' (e.g. 2026-11-02 or 2026-11-02 09:30)")
+    elif submitted and updated and updated < submitted:
+        err("updated_at", "earlier than submitted_at")
+    return submitted, updated
 
 
 def parse(text: str, resolve_program: Callable[[str], Optional[str]]) -> Tuple[List[Record], List[RowError], int]:

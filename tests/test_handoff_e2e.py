@@ -90,9 +90,6 @@ async def test_resident_talks_to_staff_and_back_to_huimin(stack):
         assert closed["ticket"]["status"] == "closed"
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (issue 17): the first message after the hand-back gets the "
-                   "fallback (utter_ask_rephrase) instead of an answer; the NLU owner is making this turn "
-                   "answerable — remove this mark when it passes")
 async def test_huimin_answers_the_first_message_after_the_hand_back(stack):
     async with handed_back(stack) as (resident, staff, ticket):
         mark = len(resident.received)

@@ -14,7 +14,8 @@ from bot.editor.candidate import candidate_dir
 
 
 @dataclass
-class P:
+class EditorProblem:
+    """A knowledge-base problem as the editor shows it: file relative to the knowledge directory."""
     file: Optional[str]     # relative to the knowledge directory
     line: Optional[int]
     message: str
@@ -25,7 +26,7 @@ class P:
 class Evaluation:
     """The knowledge base as it would be with one file replaced: its problems, the loaded base (None when it
     does not validate), and its training export (relative path → bytes; None when it cannot be built)."""
-    problems: List[P] = field(default_factory=list)
+    problems: List[EditorProblem] = field(default_factory=list)
     kb: Any = None
     export: Optional[Dict[str, bytes]] = None
 
@@ -56,8 +57,8 @@ def _rel(root: Path, file: Optional[str]) -> Optional[str]:
         return str(file)
 
 
-def _problems(root: Path, raw) -> List[P]:
-    return [P(_rel(root, getattr(p, "file", None)), getattr(p, "line", None), getattr(p, "message", str(p)),
+def _problems(root: Path, raw) -> List[EditorProblem]:
+    return [EditorProblem(_rel(root, getattr(p, "file", None)), getattr(p, "line", None), getattr(p, "message", str(p)),
               getattr(p, "field", "") or "") for p in raw]
 
 
@@ -105,7 +106,7 @@ def _evaluate_dir(root: Path, overrides: Optional[Dict[Path, str]], extras: bool
 
 
 def evaluate(knowledge_dir: Path, relpath: Optional[str] = None, text: Optional[str] = None,
-             with_export: bool = True, extras_baseline: Optional[List[P]] = None) -> Evaluation:
+             with_export: bool = True, extras_baseline: Optional[List[EditorProblem]] = None) -> Evaluation:
     """Evaluate the knowledge base with ``relpath`` replaced by ``text`` (unsaved). Files the knowledge loader
     reads are overridden in memory; other files (the booking catalogue, whose checker reads a directory) are
     evaluated on a temporary copy of the directory. ``extras_baseline`` (the extra checkers' problems of the
@@ -126,14 +127,14 @@ def evaluate(knowledge_dir: Path, relpath: Optional[str] = None, text: Optional[
     return ev
 
 
-def extra_problems(knowledge_dir: Path) -> List[P]:
+def extra_problems(knowledge_dir: Path) -> List[EditorProblem]:
     from bot.knowledge.check import extra_problems as run
 
     root = Path(knowledge_dir).resolve()
     return _problems(root, run(root))
 
 
-def check(knowledge_dir: Path) -> List[P]:
+def check(knowledge_dir: Path) -> List[EditorProblem]:
     """Exactly ``python -m bot kb check``'s problems, with files relative to the directory."""
     from bot.knowledge.check import check_knowledge
 

@@ -163,116 +163,111 @@ def _add_months(day: dt.date, months: int, d: int) -> Optional[dt.date]:
     return _safe_date(idx // 12, idx % 12 + 1, d)
 
 
+# One pass per way of saying a day, in this order; each reads one match as (date, alternatives, ambiguities,
+# whether to cover the match for the passes after it) or None when the match is no date.
+Hit = Optional[Tuple[dt.date, Tuple[dt.date, ...], Tuple[str, ...], bool]]
+
+
+def _iso(m: "re.Match", today: dt.date) -> Hit:
+    d = _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    return (d, (), (), True) if d else None
+
+
+def _month_day(m: "re.Match", today: dt.date) -> Hit:
+    mo, d = cn_number(m.group("mo")), cn_number(m.group("d"))
+    if mo is None or d is None or not 1 <= mo <= 12:
+        return None
+    if m.group("y"):
+        y = cn_number(m.group("y"))
+        date = _safe_date(y, mo, d) if y else None
+    else:
+        date = _safe_date(today.year, mo, d)
+        # Without a year, a date long gone means next year ("1月5日" said in December).
+        if date and (today - date).days > 60:
+            date = _safe_date(today.year + 1, mo, d)
+    return (date, (), (), True) if date else None
+
+
+def _slash(m: "re.Match", today: dt.date) -> Hit:
+    date = _safe_date(today.year, int(m.group(1)), int(m.group(2)))
+    if date and (today - date).days > 60:
+        date = _safe_date(today.year + 1, int(m.group(1)), int(m.group(2)))
+    return (date, (), (), True) if date else None
+
+
+def _relative_month(m: "re.Match", today: dt.date) -> Hit:
+    d = cn_number(m.group("d"))
+    which = m.group("which")
+    months = 2 if which.startswith("下下") else 1 if which.startswith("下") else 0
+    date = _add_months(today, months, d) if d else None
+    return (date, (), (), True) if date else None
+
+
+def _weekend(m: "re.Match", today: dt.date) -> Hit:
+    pre = (m.group("pre") or "").replace("个", "")
+    weeks = {"下": 1, "下下": 2}.get(pre, 0)
+    monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=weeks)
+    days = tuple(d for d in (monday + dt.timedelta(days=5), monday + dt.timedelta(days=6)) if d >= today)
+    return (days[0], days, (WEEKEND,) if len(days) > 1 else (), True) if days else None
+
+
+def _weekday(m: "re.Match", today: dt.date) -> Hit:
+    pre = (m.group("pre") or "").replace("个", "")
+    wd = _WEEKDAY[m.group("wd")]
+    monday = today - dt.timedelta(days=today.weekday())
+    if pre in ("", "今"):
+        # A bare weekday is the coming one: this week's if still ahead (or today), else next week's.
+        date = monday + dt.timedelta(days=wd)
+        if pre == "" and date < today:
+            date += dt.timedelta(weeks=1)
+    else:
+        weeks = {"下": 1, "下下": 2, "上": -1, "上上": -2, "这": 0, "本": 0}[pre]
+        date = monday + dt.timedelta(weeks=weeks, days=wd)
+    return date, (), (), True
+
+
+def _in_days(m: "re.Match", today: dt.date) -> Hit:
+    n = cn_number(m.group("a") or m.group("b") or "")
+    return (today + dt.timedelta(days=n), (), (), True) if n is not None else None
+
+
+def _relative_day(m: "re.Match", today: dt.date) -> Hit:
+    # keep 今晚/明早 visible for the part-of-day pass
+    return today + dt.timedelta(days=_REL_OFFSET[m.group(0)]), (), (), m.group(0)[-1] not in "早晚"
+
+
+def _day_of_month(m: "re.Match", today: dt.date) -> Hit:
+    d = cn_number(m.group("d"))
+    if d is None or not 1 <= d <= 31:
+        return None
+    date = _safe_date(today.year, today.month, d) if d >= today.day else None
+    if date is None:  # already past this month (or no such day): the next month that has it
+        for k in (1, 2):
+            date = _add_months(today, k, d)
+            if date:
+                break
+    return (date, (), (), True) if date else None
+
+
+_DATE_PASSES = ((_ISO_RE, _iso), (_MONTH_DAY_RE, _month_day), (_SLASH_RE, _slash), (_REL_MONTH_RE, _relative_month),
+                (_WEEKEND_RE, _weekend), (_WEEK_RE, _weekday), (_IN_DAYS_RE, _in_days), (_REL_DAY_RE, _relative_day),
+                (_DAY_RE, _day_of_month))
+
+
 def _find_date(text: str, today: dt.date, spans: List[Tuple[int, int]]):
     """Returns (date, alternatives, ambiguities, masked text); the last date mentioned wins."""
     found: List[Tuple[int, dt.date, Tuple[dt.date, ...], Tuple[str, ...]]] = []
-
-    masked = []
-    for m in _ISO_RE.finditer(text):
-        d = _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        if d:
-            found.append((m.start(), d, (), ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _MONTH_DAY_RE.finditer(text):
-        mo, d = cn_number(m.group("mo")), cn_number(m.group("d"))
-        if mo is None or d is None or not 1 <= mo <= 12:
-            continue
-        if m.group("y"):
-            y = cn_number(m.group("y"))
-            date = _safe_date(y, mo, d) if y else None
-        else:
-            date = _safe_date(today.year, mo, d)
-            # Without a year, a date long gone means next year ("1月5日" said in December).
-            if date and (today - date).days > 60:
-                date = _safe_date(today.year + 1, mo, d)
-        if date:
-            found.append((m.start(), date, (), ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _SLASH_RE.finditer(text):
-        date = _safe_date(today.year, int(m.group(1)), int(m.group(2)))
-        if date and (today - date).days > 60:
-            date = _safe_date(today.year + 1, int(m.group(1)), int(m.group(2)))
-        if date:
-            found.append((m.start(), date, (), ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _REL_MONTH_RE.finditer(text):
-        d = cn_number(m.group("d"))
-        which = m.group("which")
-        months = 2 if which.startswith("下下") else 1 if which.startswith("下") else 0
-        date = _add_months(today, months, d) if d else None
-        if date:
-            found.append((m.start(), date, (), ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _WEEKEND_RE.finditer(text):
-        pre = (m.group("pre") or "").replace("个", "")
-        weeks = {"下": 1, "下下": 2}.get(pre, 0)
-        monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=weeks)
-        days = tuple(d for d in (monday + dt.timedelta(days=5), monday + dt.timedelta(days=6)) if d >= today)
-        if days:
-            found.append((m.start(), days[0], days, (WEEKEND,) if len(days) > 1 else ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _WEEK_RE.finditer(text):
-        pre = (m.group("pre") or "").replace("个", "")
-        wd = _WEEKDAY[m.group("wd")]
-        monday = today - dt.timedelta(days=today.weekday())
-        if pre in ("", "今"):
-            # A bare weekday is the coming one: this week's if still ahead (or today), else next week's.
-            date = monday + dt.timedelta(days=wd)
-            if pre == "" and date < today:
-                date += dt.timedelta(weeks=1)
-        else:
-            weeks = {"下": 1, "下下": 2, "上": -1, "上上": -2, "这": 0, "本": 0}[pre]
-            date = monday + dt.timedelta(weeks=weeks, days=wd)
-        found.append((m.start(), date, (), ()))
-        masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _IN_DAYS_RE.finditer(text):
-        n = cn_number(m.group("a") or m.group("b") or "")
-        if n is not None:
-            found.append((m.start(), today + dt.timedelta(days=n), (), ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _REL_DAY_RE.finditer(text):
-        found.append((m.start(), today + dt.timedelta(days=_REL_OFFSET[m.group(0)]), (), ()))
-        # keep 今晚/明早 visible for the part-of-day pass
-        if m.group(0)[-1] not in "早晚":
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
-
-    masked = []
-    for m in _DAY_RE.finditer(text):
-        d = cn_number(m.group("d"))
-        if d is None or not 1 <= d <= 31:
-            continue
-        date = _safe_date(today.year, today.month, d) if d >= today.day else None
-        if date is None:  # already past this month (or no such day): the next month that has it
-            for k in (1, 2):
-                date = _add_months(today, k, d)
-                if date:
-                    break
-        if date:
-            found.append((m.start(), date, (), ()))
-            masked.append(m.span())
-    text = _cover(text, spans, masked)
+    for pattern, read in _DATE_PASSES:
+        masked = []
+        for m in pattern.finditer(text):
+            hit = read(m, today)
+            if hit is None:
+                continue
+            date, alts, amb, cover = hit
+            found.append((m.start(), date, alts, amb))
+            if cover:
+                masked.append(m.span())
+        text = _cover(text, spans, masked)
 
     if not found:
         return None, (), (), text

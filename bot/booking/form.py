@@ -110,16 +110,35 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
     """What the latest message changes. ``None``: nothing for the form (let the other rules answer it)."""
     if msg.intent in INTERRUPTING:
         return None
-    u = understand(msg, cat, now, requested)
-    cur = dict(state)
-    step = Step()
+    up = _Update(state, understand(msg, cat, now, requested), cat, requested)
+    _service(up)
+    _mode(up)
+    _site(up)
+    _contact(up)
+    await _day_and_time(up, now, url)
+    _read_back(up, msg)
+    if not up.step.slots and not up.step.say:
+        return None
+    return up.step
 
-    def put(key: str, value: Any, force: bool = False) -> None:
-        if force or cur.get(key) != value:
-            step.slots[key] = value
-            cur[key] = value
 
-    # the service
+class _Update:
+    """The slot changes one message makes to the form, section by section (``validate``)."""
+
+    def __init__(self, state: Dict[str, Any], u, cat: Catalogue, requested: Optional[str]) -> None:
+        self.u, self.cat, self.requested = u, cat, requested
+        self.cur = dict(state)
+        self.step = Step()
+
+    def put(self, key: str, value: Any, force: bool = False) -> None:
+        if force or self.cur.get(key) != value:
+            self.step.slots[key] = value
+            self.cur[key] = value
+
+
+def _service(up: _Update) -> None:
+    u, cur, cat, step, put = up.u, up.cur, up.cat, up.step, up.put
+    requested = up.requested
     if u.service and u.service != cur.get(SERVICE):
         put(SERVICE, u.service)
         if cur.get(MODE) and cur[MODE] not in cat.modes_offered(u.service):
@@ -129,10 +148,13 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
     elif requested == SERVICE and not u.service and not u.anything:
         step.say.append(Say("utter_booking_service_unknown"))
         put(SERVICE, None, force=True)
+
+
+def _mode(up: _Update) -> None:
+    """At home or at a site."""
+    u, cur, cat, step, put = up.u, up.cur, up.cat, up.step, up.put
     service_id = cur.get(SERVICE)
     modes = cat.modes_offered(service_id) if service_id else []
-
-    # at home or at a site
     if u.mode and service_id and u.mode not in modes:
         step.say.append(Say("utter_booking_mode_unavailable_home" if u.mode == "home"
                             else "utter_booking_mode_unavailable_site", place_values(cat, cur)))
@@ -140,9 +162,13 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
         put(MODE, u.mode)
     if service_id and len(modes) == 1:
         put(MODE, modes[0])
-    mode = cur.get(MODE)
 
-    # which site
+
+def _site(up: _Update) -> None:
+    """Which site (and the address of a service at home)."""
+    u, cur, cat, step, put = up.u, up.cur, up.cat, up.step, up.put
+    service_id = cur.get(SERVICE)
+    mode = cur.get(MODE)
     if u.site and service_id and mode and not cat.offering(u.site, service_id, mode):
         wrong = place_values(cat, {SITE: u.site, SERVICE: service_id})
         step.say.append(Say("utter_booking_site_lacks_service", wrong,
@@ -166,7 +192,10 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
     if cur.get(SITE) and service_id and mode and not cat.offering(cur[SITE], service_id, mode):
         put(SITE, None)
 
-    # who and how to reach them
+
+def _contact(up: _Update) -> None:
+    """Who receives the service and how to reach them."""
+    u, step, put = up.u, up.step, up.put
     if u.person:
         put(PERSON, u.person)
     if u.phone_masked:
@@ -176,7 +205,9 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
         step.say.append(Say("utter_booking_phone_invalid"))
         put(PHONE, None, force=True)
 
-    # the day and time
+
+async def _day_and_time(up: _Update, now: dt.datetime, url: Optional[str]) -> None:
+    u, cur, cat, step, put = up.u, up.cur, up.cat, up.step, up.put
     if not u.when.empty:
         w = merge(when_of_state(cur), u.when)
         put(DATE, w.date.isoformat() if w.date else None)
@@ -210,6 +241,10 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
             else:
                 put(TIME, verdict.slot.start.strftime("%H:%M"))
 
+
+def _read_back(up: _Update, msg: Message) -> None:
+    cur, step, put = up.cur, up.step, up.put
+    requested = up.requested
     # the read-back: a change re-asks it with the new summary; "对" confirms; "不对" asks what to change
     changed = {k for k in step.slots if k not in (CONFIRMED, OFFERED)}
     if requested == CONFIRMED:
@@ -222,9 +257,6 @@ async def validate(state: Dict[str, Any], msg: Message, requested: Optional[str]
             put(CONFIRMED, None, force=True)
     elif changed and cur.get(CONFIRMED) is not None:
         put(CONFIRMED, None)
-    if not step.slots and not step.say:
-        return None
-    return step
 
 
 # ---------------------------------------------------------------- asking for the next slot

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.console.auth import require_role
 from bot.console.errors import ApiError, int_param, read_json
 from bot.editor import retraining
-from bot.editor.catalog import KINDS
+from bot.editor.entry_files import KINDS
 from bot.editor.service import EditorError, EditorService
 from bot.editor.training import Trainer, TrainingBusy, TrainingConfig
 

@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap
 from bot.clock import iso_utc as _utc
 from bot.clock import utcnow as _now
 from bot.db import session_scope
-from bot.editor import catalog, fields, kb, review as review_rules, yamlio
+from bot.editor import entry_files, fields, kb, review as review_rules, yamlio
 from bot.editor.changes import field_changes
 from bot.editor.models import Revision
 from bot.settings import get_settings
@@ -139,7 +139,7 @@ class EditorService:
     def list_entries(self, status: Optional[str] = None, q: Optional[str] = None,
                      kind: Optional[str] = None) -> List[dict]:
         needle = (q or "").strip().lower()
-        summaries = [catalog.summarize(entry) for entry in catalog.all_entries(self.knowledge_dir)]
+        summaries = [entry_files.summarize(entry) for entry in entry_files.all_entries(self.knowledge_dir)]
         # Two entries called the same (two 高龄津贴 today) must not look like one: flag them, whatever the filter.
         names: Dict[str, int] = {}
         for s in summaries:
@@ -155,10 +155,10 @@ class EditorService:
             out.append({**s.to_json(), "same_name": names[s.name] > 1})
         return out
 
-    def _find(self, kind: str, entry_id: str) -> catalog.Located:
-        if kind not in catalog.KINDS:
+    def _find(self, kind: str, entry_id: str) -> entry_files.Located:
+        if kind not in entry_files.KINDS:
             raise NotFound(f"没有这种条目：{kind}")
-        entry = catalog.find(self.knowledge_dir, kind, entry_id)
+        entry = entry_files.find(self.knowledge_dir, kind, entry_id)
         if entry is None:
             raise NotFound(f"找不到条目 {kind}:{entry_id}（可能已被删除或改了编号）")
         return entry
@@ -166,15 +166,15 @@ class EditorService:
     def get_entry(self, kind: str, entry_id: str) -> dict:
         return self._form_model(self._find(kind, entry_id))
 
-    def _form_model(self, entry: catalog.Located) -> dict:
+    def _form_model(self, entry: entry_files.Located) -> dict:
         text = entry.entry_text()
         data = yamlio.to_plain(entry.node) if entry.node is not None else None
-        summary = catalog.summarize(entry)
+        summary = entry_files.summarize(entry)
         is_program = entry.kind == "program"
         aspect_list = kb.aspect_labels(self.knowledge_dir)
         return {
-            "kind": entry.kind, "kind_label": catalog.KINDS[entry.kind].label, "id": entry.id, "file": entry.file,
-            "version": catalog.version_of(text), "data": data, "raw": text,
+            "kind": entry.kind, "kind_label": entry_files.KINDS[entry.kind].label, "id": entry.id, "file": entry.file,
+            "version": entry_files.version_of(text), "data": data, "raw": text,
             "whole_file": entry.whole_file, "summary": summary.to_json(),
             "review": (data or {}).get("review") if isinstance(data, dict) else None,
             "fields": fields.build_fields(data or {}, aspect_list, is_program, [a for a, _ in aspect_list])
@@ -185,7 +185,7 @@ class EditorService:
 
     def new_entry(self, kind: str, entry_id: str = "", name: str = "") -> dict:
         """The form for a new entry from its kind's template (nothing is written until it is saved)."""
-        k = catalog.KINDS.get(kind)
+        k = entry_files.KINDS.get(kind)
         if k is None or k.items or not (TEMPLATES / f"{kind}.yml").exists():
             raise NotFound(f"不能新建这种条目：{kind}")
         text = (TEMPLATES / f"{kind}.yml").read_text(encoding="utf-8")
@@ -198,7 +198,7 @@ class EditorService:
         if "review" in doc:
             doc["review"]["reviewed_on"] = _today()
         text = yamlio.dump(doc, y)
-        entry = catalog.Located(kind, str(doc.get("id") or ""), f"{k.new_dir}/{doc.get('id') or 'new'}.yml",
+        entry = entry_files.Located(kind, str(doc.get("id") or ""), f"{k.new_dir}/{doc.get('id') or 'new'}.yml",
                                 (), doc, doc, y, text)
         model = self._form_model(entry)
         model["version"] = None
@@ -233,12 +233,12 @@ class EditorService:
     # --- writing ------------------------------------------------------------------------------------------
 
     def _apply_data(self, kind: str, entry_id: str, data: Dict[str, Any], new: bool = False
-                    ) -> Tuple[str, str, catalog.Located]:
+                    ) -> Tuple[str, str, entry_files.Located]:
         """(file, new file text, located entry) after merging ``data`` into the current file."""
         if not isinstance(data, dict):
             raise Invalid("表单内容不对", problems=[Problem("表单内容应该是一个对象").to_json()])
         if new:
-            k = catalog.KINDS.get(kind)
+            k = entry_files.KINDS.get(kind)
             if k is None or k.items:
                 raise NotFound(f"不能新建这种条目：{kind}")
             new_id = str(data.get("id") or "").strip()
@@ -255,14 +255,14 @@ class EditorService:
                 clean.pop("review")
             doc = yamlio.merge(doc, clean)
             text = yamlio.dump(doc, y)
-            return relpath, text, catalog.Located(kind, new_id, relpath, (), doc, doc, y, text)
+            return relpath, text, entry_files.Located(kind, new_id, relpath, (), doc, doc, y, text)
         entry = self._find(kind, entry_id)
         if entry.node is None:
             raise Invalid("这个文件现在不是有效的 YAML，请在“原文”里修好", problems=[])
         if "id" in data and str(data.get("id")) != entry.id:
             raise Invalid("编号不能改", problems=[_ID_FIXED.to_json()])
-        text, doc, y = catalog.load_file(self.knowledge_dir, entry.file)
-        node = catalog.locate_in(doc, entry)
+        text, doc, y = entry_files.load_file(self.knowledge_dir, entry.file)
+        node = entry_files.locate_in(doc, entry)
         original = yamlio.to_plain(node)
         clean = fields.prune_empty(data, original)
         # The review block is changed only by "mark reviewed": whatever review a (possibly stale) form carries,
@@ -274,10 +274,10 @@ class EditorService:
         if merged is not node:
             raise Invalid("表单内容不对", problems=[Problem("条目应该是一组字段").to_json()])
         new_text = yamlio.dump(doc, y)
-        located = catalog.Located(kind, entry.id, entry.file, entry.list_path, node, doc, y, new_text)
+        located = entry_files.Located(kind, entry.id, entry.file, entry.list_path, node, doc, y, new_text)
         return entry.file, new_text, located
 
-    def _apply_raw(self, entry: catalog.Located, raw: str) -> str:
+    def _apply_raw(self, entry: entry_files.Located, raw: str) -> str:
         raw = raw.replace("\r\n", "\n")
         if entry.whole_file:
             try:
@@ -291,8 +291,8 @@ class EditorService:
             raise Invalid(str(exc), problems=[Problem(str(exc), None, exc.line, "raw").to_json()])
         if not isinstance(item, CommentedMap):
             raise Invalid("原文应该是一组字段", problems=[Problem("原文应该是一组字段", field="raw").to_json()])
-        text, doc, y = catalog.load_file(self.knowledge_dir, entry.file)
-        yamlio.merge(catalog.locate_in(doc, entry), yamlio.to_plain(item))
+        text, doc, y = entry_files.load_file(self.knowledge_dir, entry.file)
+        yamlio.merge(entry_files.locate_in(doc, entry), yamlio.to_plain(item))
         return yamlio.dump(doc, y)
 
     def _signature(self) -> tuple:
@@ -313,7 +313,7 @@ class EditorService:
             self._baseline = (sig, ([Problem(p.message, p.file, p.line) for p in ev.problems], ev.export, extras))
         return self._baseline[1]
 
-    def _check_change(self, relpath: str, new_text: str, entry: catalog.Located, with_export: bool = True):
+    def _check_change(self, relpath: str, new_text: str, entry: entry_files.Located, with_export: bool = True):
         """(problems mapped to fields, the evaluation, needs_retraining) of replacing ``relpath``."""
         before, export_before, extras = self._baseline_for()
         ev = kb.evaluate(self.knowledge_dir, relpath, new_text, with_export=with_export, extras_baseline=extras)
@@ -342,7 +342,7 @@ class EditorService:
         return out, ev, needs
 
     @staticmethod
-    def _field_from_checker(field: str, entry: catalog.Located) -> Optional[str]:
+    def _field_from_checker(field: str, entry: entry_files.Located) -> Optional[str]:
         """The checker's path ("aspects.materials", "items[3].name") as a path inside the entry."""
         if not field:
             return None
@@ -350,24 +350,24 @@ class EditorService:
             return field
         m = re.match(r"^(\w+)\[(\d+)\]\.?(.*)$", field)
         if m and entry.list_path and m.group(1) == entry.list_path[-1] and entry.doc is not None:
-            container = catalog.resolve(entry.doc, entry.list_path)
+            container = entry_files.resolve(entry.doc, entry.list_path)
             index = int(m.group(2)) - 1
             if 0 <= index < len(container) and str(container[index].get("id")) == entry.id:
                 return m.group(3) or None
         return None
 
     @staticmethod
-    def _item_prefix(doc: Any, entry: catalog.Located) -> Optional[List[Any]]:
+    def _item_prefix(doc: Any, entry: entry_files.Located) -> Optional[List[Any]]:
         if entry.whole_file:
             return None
-        container = catalog.resolve(doc, entry.list_path)
+        container = entry_files.resolve(doc, entry.list_path)
         for i, item in enumerate(container):
             if isinstance(item, CommentedMap) and str(item.get("id")) == entry.id:
                 return list(entry.list_path) + [i]
         return list(entry.list_path) + [-1]
 
     def _commit_sync(self, kind: str, entry_id: str, base_version: Optional[str],
-                     change: Callable[[catalog.Located], Tuple[str, str, catalog.Located]],
+                     change: Callable[[entry_files.Located], Tuple[str, str, entry_files.Located]],
                      new: bool = False, guard_review: bool = False) -> dict:
         """Under the directory lock: check the version, validate, write. Returns what history needs."""
         with _DirLock(self.knowledge_dir):
@@ -378,7 +378,7 @@ class EditorService:
                 before_entry = self._find(kind, entry_id)
                 before_text = before_entry.entry_text()
                 before_file = before_entry.text
-                current = catalog.version_of(before_text)
+                current = entry_files.version_of(before_text)
                 if base_version is not None and base_version != current:
                     raise Conflict("这个条目在您打开之后已经被别人改过了", current_version=current,
                                    current_text=before_text)
@@ -403,7 +403,7 @@ class EditorService:
                 raise Invalid("保存前检查发现问题，请按提示修改", problems=[p.to_json() for p in blocking])
             needs_retraining = bool(needs_retraining) if needs_retraining is not None else True
             yamlio.write_atomic(self.knowledge_dir / relpath, new_file_text)
-            after = catalog.find(self.knowledge_dir, kind, located.id)
+            after = entry_files.find(self.knowledge_dir, kind, located.id)
             if after is None:  # should not happen: the validated file was just written
                 raise NotFound(f"保存后找不到条目 {kind}:{located.id}")
             return {"unchanged": False, "entry": after, "before_text": before_text, "before_file": before_file,
@@ -421,7 +421,7 @@ class EditorService:
             exc.extra["their_change"] = await self._their_change(kind, entry_id, base_version,
                                                                  exc.extra["current_text"])
             raise
-        entry: catalog.Located = result["entry"]
+        entry: entry_files.Located = result["entry"]
         if result["unchanged"]:
             return CommitResult(self._form_model(entry), None, False, unchanged=True)
         after_text = entry.entry_text()
@@ -430,8 +430,9 @@ class EditorService:
             rev = Revision(entry_key=entry.key, kind=kind, entry_id=entry.id, file=result["relpath"], action=action,
                            user_name=user, created_at=_now(), before_text=result["before_text"],
                            after_text=after_text,
-                           before_version=catalog.version_of(result["before_text"]) if result["before_text"] else None,
-                           after_version=catalog.version_of(after_text), file_before=result["before_file"] or None,
+                           before_version=(entry_files.version_of(result["before_text"])
+                                        if result["before_text"] else None),
+                           after_version=entry_files.version_of(after_text), file_before=result["before_file"] or None,
                            file_after=entry.text, diff=diff,
                            needs_retraining=result["needs_retraining"], restored_from=restored_from,
                            note=note or ("回答内容有改动，已改回待核实" if result["review_reset"] else None))
@@ -473,8 +474,8 @@ class EditorService:
         def change(entry):
             text = self._apply_raw(entry, raw)
             doc = yamlio.load(text)
-            located = catalog.Located(kind, entry.id, entry.file, entry.list_path, catalog.locate_in(doc, entry),
-                                      doc, None, text)
+            located = entry_files.Located(kind, entry.id, entry.file, entry.list_path,
+                                          entry_files.locate_in(doc, entry), doc, None, text)
             if not entry.whole_file and located.node is None:
                 raise Invalid("原文里不能改编号", problems=[Problem("原文里不能改编号", field="id").to_json()])
             if entry.whole_file and isinstance(doc, CommentedMap) and doc.get("id") is not None \
@@ -502,8 +503,8 @@ class EditorService:
                 raise Forbidden(problem)
 
         def change(entry):
-            text, doc, y = catalog.load_file(self.knowledge_dir, entry.file)
-            node = catalog.locate_in(doc, entry)
+            text, doc, y = entry_files.load_file(self.knowledge_dir, entry.file)
+            node = entry_files.locate_in(doc, entry)
             review = node.get("review")
             if not isinstance(review, CommentedMap):
                 review = CommentedMap()
@@ -514,7 +515,7 @@ class EditorService:
             if note:
                 review["note"] = note
             new_text = yamlio.dump(doc, y)
-            return entry.file, new_text, catalog.Located(kind, entry.id, entry.file, entry.list_path, node, doc, y,
+            return entry.file, new_text, entry_files.Located(kind, entry.id, entry.file, entry.list_path, node, doc, y,
                                                           new_text)
         return await self._commit(kind, entry_id, version, user, "review", change, note=note)
 
@@ -563,24 +564,24 @@ class EditorService:
             if entry.whole_file:
                 new_text = text
                 doc = yamlio.load(new_text)
-                return entry.file, new_text, catalog.Located(kind, str(doc.get("id", entry.id)), entry.file, (),
+                return entry.file, new_text, entry_files.Located(kind, str(doc.get("id", entry.id)), entry.file, (),
                                                              doc, doc, None, new_text)
-            file_text, doc, y = catalog.load_file(self.knowledge_dir, entry.file)
-            node = catalog.locate_in(doc, entry)
+            file_text, doc, y = entry_files.load_file(self.knowledge_dir, entry.file)
+            node = entry_files.locate_in(doc, entry)
             yamlio.merge(node, yamlio.to_plain(yamlio.load(text)))
             new_text = yamlio.dump(doc, y)
-            return entry.file, new_text, catalog.Located(kind, entry.id, entry.file, entry.list_path, node, doc, y,
+            return entry.file, new_text, entry_files.Located(kind, entry.id, entry.file, entry.list_path, node, doc, y,
                                                          new_text)
         return await self._commit(kind, entry_id, version, user, "restore", change, restored_from=revision_id,
                                   note=f"恢复到第 {revision_id} 号修改{'之后' if side == 'after' else '之前'}的版本")
 
 
-def _relocated(entry: catalog.Located, file_text: str) -> catalog.Located:
+def _relocated(entry: entry_files.Located, file_text: str) -> entry_files.Located:
     """The same entry in another text of its file."""
     y = yamlio.make_yaml(file_text)
     doc = yamlio.load(file_text, y)
-    return catalog.Located(entry.kind, entry.id, entry.file, entry.list_path, catalog.locate_in(doc, entry), doc, y,
-                           file_text)
+    return entry_files.Located(entry.kind, entry.id, entry.file, entry.list_path, entry_files.locate_in(doc, entry),
+                               doc, y, file_text)
 
 
 def default_service() -> EditorService:

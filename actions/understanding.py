@@ -73,6 +73,15 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     return reread(tracker, intent, entities, domain)
 
 
+def first_reading(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Reading]:
+    """The reading of a message not yet re-read, for the actions that check a classifier's verdict before the rule
+    goes on (None: leave the verdict alone)."""
+    if already_reread(tracker):
+        return None
+    kb = current_knowledge(dispatcher)
+    return reading_of(kb, tracker) if kb is not None else None
+
+
 class ActionOutOfScope(Action):
     """Out of scope — unless a second reading finds what the resident meant; else refer them where we can."""
 
@@ -97,12 +106,9 @@ class ActionCheckEmergency(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        if already_reread(tracker):
+        reading = first_reading(dispatcher, tracker)
+        if reading is None:
             return []
-        kb = current_knowledge(dispatcher)
-        if kb is None:
-            return []
-        reading = reading_of(kb, tracker)
         if reading.danger:
             return []
         decision = reading.intent(has_program_context=False)
@@ -144,12 +150,9 @@ class ActionCheckComplaint(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        if already_reread(tracker):
+        reading = first_reading(dispatcher, tracker)
+        if reading is None:
             return []
-        kb = current_knowledge(dispatcher)
-        if kb is None:
-            return []
-        reading = reading_of(kb, tracker)
         if reading.distress and not reading.danger:
             return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
         return []
@@ -164,12 +167,9 @@ class ActionCheckSmallTalk(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        if already_reread(tracker):
+        reading = first_reading(dispatcher, tracker)
+        if reading is None:
             return []
-        kb = current_knowledge(dispatcher)
-        if kb is None:
-            return []
-        reading = reading_of(kb, tracker)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         asks = bool(reading.aspects) or intent not in ("thank", "goodbye")
         if not (reading.recognised and asks):

@@ -139,6 +139,48 @@ def _clear_pending(tracker: Tracker) -> List[EventType]:
     return [SlotSet("pending_aspect", None)] if tracker.get_slot("pending_aspect") else []
 
 
+def _aspect_asked(kb: KnowledgeBase, tracker: Tracker, intent: Optional[str], reading: Reading,
+                  program_named: Optional[str], locality_named: bool, pending: Optional[str]
+                  ) -> Tuple[str, List[str]]:
+    """(the aspect to answer, the aspects cued by the words of the message in the order asked)."""
+    aspect = kb.aspect_for_intent(intent)
+    cued = [a for a in reading.aspects if a in kb.aspects]
+    if cued and intent != INFORM:
+        # The words of the question (多少钱, 去哪办) are more precise than the classifier's guess between aspects,
+        # and the first one asked is answered first (the second is offered as the first button).
+        aspect = cued[0]
+    if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
+        # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.
+        return pending, cued
+    if intent == INFORM or aspect is None:
+        if cued:
+            return cued[0], cued
+        if program_named and not (reading.follow_up and tracker.get_slot("aspect")):
+            return OVERVIEW, cued
+        if (locality_named or reading.places or reading.follow_up) and tracker.get_slot("program"):
+            # "高龄津贴多少钱" → "那广州呢？" / "低保呢？": the same question for another place or programme.
+            return tracker.get_slot("aspect") or OVERVIEW, cued
+        return pending or OVERVIEW, cued
+    return aspect, cued
+
+
+def _with_place_note(kb: KnowledgeBase, lex: Any, answer: answers.Answer, reading: Reading,
+                     locality_id: Optional[str], locality_named: bool) -> answers.Answer:
+    """A place was heard whose own rule we have not recorded: say so plainly before the national text, never give
+    the national text again as if it answered ("那成都呢", "广州高龄津贴多大岁数能领")."""
+    locality = kb.localities.get(locality_id) if locality_named and locality_id else None
+    if locality is not None:
+        name = locality.short_name
+        place = name if f"【{name}" not in answer.text and f"{name}的" not in answer.text else None
+    else:
+        place = reading.places[0] if reading.places else None
+    if place is None:
+        return answer
+    return answers.Answer(text=replies.no_local_rule(lex, place) + "\n" + answer.text, buttons=answer.buttons,
+                          program_id=answer.program_id, aspect=answer.aspect, locality_id=answer.locality_id,
+                          verified=answer.verified)
+
+
 def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, intent: Optional[str],
                    entities: List[Dict[str, Any]], reading: Optional[Reading] = None,
                    domain: Optional[Dict[str, Any]] = None) -> List[EventType]:
@@ -195,25 +237,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
             send(dispatcher, replies.recommend(kb, lex, reading.situations, service_names(kb.directory)))
             return _clear_pending(tracker)
 
-    aspect = kb.aspect_for_intent(intent)
-    cued = [a for a in reading.aspects if a in kb.aspects]
-    if cued and intent != INFORM:
-        # The words of the question (多少钱, 去哪办) are more precise than the classifier's guess between aspects,
-        # and the first one asked is answered first (the second is offered as the first button).
-        aspect = cued[0]
-    if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
-        # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.
-        aspect = pending
-    elif intent == INFORM or aspect is None:
-        if cued:
-            aspect = cued[0]
-        elif program_named and not (reading.follow_up and tracker.get_slot("aspect")):
-            aspect = OVERVIEW
-        elif (locality_named or reading.places or reading.follow_up) and tracker.get_slot("program"):
-            # "高龄津贴多少钱" → "那广州呢？" / "低保呢？": the same question for another place or programme.
-            aspect = tracker.get_slot("aspect") or OVERVIEW
-        else:
-            aspect = pending or OVERVIEW
+    aspect, cued = _aspect_asked(kb, tracker, intent, reading, program_named, locality_named, pending)
 
     program_id = program_named or slot_program
     if program_id is None:
@@ -222,18 +246,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
 
     said = latest_text(tracker)
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
-    locality = kb.localities.get(locality_id) if locality_named and locality_id else None
-    name = locality.short_name if locality is not None else ""
-    if locality is not None and f"【{name}" not in answer.text and f"{name}的" not in answer.text:
-        # "广州高龄津贴多大岁数能领": the place was heard; say plainly that its own rule is not recorded.
-        answer = answers.Answer(text=replies.no_local_rule(lex, locality.short_name) + "\n" + answer.text,
-                                buttons=answer.buttons, program_id=answer.program_id, aspect=answer.aspect,
-                                locality_id=answer.locality_id, verified=answer.verified)
-    elif reading.places and not locality_named:
-        # "那成都呢": never the national text again as if it answered — say plainly that no local rule is recorded.
-        answer = answers.Answer(text=replies.no_local_rule(lex, reading.places[0]) + "\n" + answer.text,
-                                buttons=answer.buttons, program_id=answer.program_id, aspect=answer.aspect,
-                                locality_id=answer.locality_id, verified=answer.verified)
+    answer = _with_place_note(kb, lex, answer, reading, locality_id, locality_named)
     second = next((a for a in cued if a != aspect), None)
     if second and aspect != OVERVIEW:
         answer = replies.offer_second_question(kb, lex, answer, program_id, second, locality_id)

@@ -61,3 +61,5 @@ def test_office_phone_and_calendar_are_checked(tmp_path):
     # Once 2027 begins, its arrangement must be entered (only 元旦 is known before the notice is published).
     assert check_calendar(KNOWLEDGE, dt.date(2026, 12, 7)) == []
     assert any("2027 年" in p.message for p in check_calendar(KNOWLEDGE, dt.date(2027, 1, 2)))
+    # ... for a deployment (kb check --production); editors' saves and CI keep working on 1 January.
+    assert check_calendar(KNOWLEDGE, dt.date(2027, 1, 2), current_year=False) == []

@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, send
 from actions.rereading import already_reread, reread
+from actions.latest import latest_intent
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
 from bot.understanding.context import reading_of, service_names, warm_up
@@ -64,7 +65,7 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     intent, entities = decision
     logger.info("second reading: %s %s", intent, sorted(entities))
     loop = (tracker.active_loop or {}).get("name")
-    if loop and intent == ((tracker.latest_message or {}).get("intent") or {}).get("name"):
+    if loop and intent == latest_intent(tracker):
         # The form already had this very intent and no policy took it: reading it again would fail the same way.
         # Let the form ask its question again instead of "没听明白".
         return [FollowupAction(loop)]
@@ -170,7 +171,7 @@ class ActionCheckSmallTalk(Action):
         reading = first_reading(dispatcher, tracker)
         if reading is None:
             return []
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent = latest_intent(tracker)
         asks = bool(reading.aspects) or intent not in ("thank", "goodbye")
         if not (reading.recognised and asks):
             return []

@@ -13,9 +13,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.latest import latest_entities, latest_intent, latest_text
-from bot.booking import bookings, form, manage, nearest, slots, when
+from bot.booking import bookings, contacts, form, manage, nearest, slots, when
 from bot.booking.catalogue import CatalogueError, get_catalogue
-from bot.booking.understand import Message
+from bot.booking.understand import PHONE_PURPOSE, Message, phone_of
+from bot.privacy import keyed_hash
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,22 @@ def _emit(dispatcher: CollectingDispatcher, step) -> List[EventType]:
     for say in step.say:
         dispatcher.utter_message(response=say.response, buttons=say.buttons or None, **say.values)
     return [SlotSet(k, v) for k, v in step.slots.items()]
+
+
+async def _keep_contact(tracker: Tracker, step) -> None:
+    """The slots and the tracker keep only the mask: the mobile a step takes is stored encrypted for the
+    conversation, so that the booking made with it can be called (bot/booking/contacts.py)."""
+    phone_hash = step.slots.get(form.PHONE_HASH)
+    if not phone_hash:
+        return
+    msg = _message(tracker)
+    for number in (phone_of(msg.text), phone_of(msg.entity("phone") or "")):
+        if number and keyed_hash(number, PHONE_PURPOSE) == phone_hash:
+            try:
+                await contacts.keep(tracker.sender_id, number)
+            except Exception:  # the booking can still be made; staff then see only the mask
+                logger.exception("the booking contact could not be kept")
+            return
 
 
 def _template(domain: Dict[str, Any], name: str) -> str:
@@ -106,6 +123,7 @@ class ValidateBookingForm(Action):
         if step is None:
             return []  # not an answer: the form steps aside and the rules answer the message
         state.update(step.slots)
+        await _keep_contact(tracker, step)
         # Which slots are needed depends on the answers (at home: an address; at a site: which site), so the
         # validation decides what to ask next; None completes the form.
         return _emit(dispatcher, step) + [SlotSet("requested_slot", form.next_slot(cat, state))]
@@ -178,11 +196,12 @@ class ActionBookingConfirm(Action):
         now = CLOCK()
         try:
             start = dt.datetime.fromisoformat(f"{state[form.DATE]}T{state[form.TIME]}")
+            cipher = await contacts.cipher_for(tracker.sender_id, state[form.PHONE_HASH])
             request = bookings.BookingRequest(
                 service_id=state[form.SERVICE], mode=state[form.MODE], site_id=state[form.SITE], start=start,
                 person=state[form.PERSON], phone_masked=state[form.PHONE], phone_hash=state[form.PHONE_HASH],
                 address=state.get(form.ADDRESS) if state[form.MODE] == "home" else None,
-                conversation_id=tracker.sender_id)
+                conversation_id=tracker.sender_id, phone_cipher=cipher)
             outcome = await bookings.book(cat, request, _confirmation_key(tracker), now)
         except (KeyError, TypeError, ValueError):
             logger.warning("booking form completed with missing slots")
@@ -256,6 +275,7 @@ class ActionBookingManage(Action):
             logger.exception("booking management failed")
             dispatcher.utter_message(response="utter_booking_unavailable")
             return []
+        await _keep_contact(tracker, step)
         return _emit(dispatcher, step)
 
 

@@ -1,16 +1,20 @@
-"""Personal data: keyed hashes, masks, and redaction of ID/phone numbers in free text.
+"""Personal data: keyed hashes, masks, redaction of ID/phone numbers in free text, and the encryption of the
+few numbers staff must be able to read in full (call-back numbers, booking phones).
 
-Used by the application records, bookings, the tracker store, log records and the console,
+Used by the application records, bookings, the handoff, the tracker store, log records and the console,
 so that one definition of "what is personal" holds everywhere.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Optional
+
+from cryptography.fernet import Fernet, InvalidToken
 
 from bot.settings import get_settings
 
@@ -41,6 +45,26 @@ def keyed_hash(value: str, purpose: str) -> str:
     key = get_settings().hash_key.encode()
     msg = f"{purpose}:{value.strip().upper()}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def _fernet(purpose: str) -> Fernet:
+    # A key per purpose, derived from the server secret: the secret itself never touches a ciphertext, and a
+    # ciphertext of one purpose cannot be read as another's.
+    key = hmac.new(get_settings().secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt(value: str, purpose: str) -> str:
+    """``value`` encrypted (Fernet) under a key derived from HUIMIN_SECRET_KEY for ``purpose``."""
+    return _fernet(purpose).encrypt(value.encode()).decode()
+
+
+def decrypt(ciphertext: str, purpose: str) -> Optional[str]:
+    """The plain value, or None when it was written under another secret key (or is not a ciphertext)."""
+    try:
+        return _fernet(purpose).decrypt(ciphertext.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None
 
 
 def mask_id(value: str) -> str:

@@ -403,3 +403,71 @@ async def test_applications_upload_search_and_history(console, db_url):
     assert "11010519491231002X" not in str(found) and "13800138001" not in str(found)
     assert found["history"][0]["field"] == "created"
     assert (await wang.get("/api/applications/NOPE1")).status == 404
+
+
+async def _all_stored_text(db_url: str) -> str:
+    """Every value of every row of every table, as text: what someone with a copy of the database could read."""
+    import sqlalchemy as sa
+
+    from bot.db import session_scope
+    from bot.models import metadata
+
+    out = []
+    async with session_scope(db_url) as s:
+        for table in metadata.sorted_tables:
+            for row in (await s.execute(sa.select(table))).all():
+                out.extend(str(v) for v in row)
+    return "\n".join(out)
+
+
+async def test_a_booked_mobile_is_kept_encrypted_and_revealed_with_an_audit(console, db_url, fake_rasa, monkeypatch):
+    """A booking made through the form (real actions, real database) keeps the mobile only encrypted; staff reveal
+    it one booking at a time, each reveal in the audit log; an editor may not; a limit per hour holds."""
+    import actions.booking as ab
+    from bot.booking import bookings, contacts
+    from bot.booking.models import Booking
+    from bot.console import staff_records
+    from bot.db import session_scope
+    from tests.test_booking_actions import WED, Chat, book_bath_at_home
+
+    monkeypatch.setattr(ab, "CLOCK", lambda: WED)
+    chat = Chat()
+    code = await book_bath_at_home(chat)  # the mobile 13812345678 is typed as its own message
+    stored = await _all_stored_text(db_url)
+    assert "138****5678" in stored
+    for written in ("13812345678", "138 1234 5678", "138-1234-5678"):
+        assert written not in stored
+    cipher = await contacts.of_booking(code, db_url)
+    assert cipher and contacts.number_of(cipher) == "13812345678"
+
+    # A booking from before numbers were kept: only the mask, said plainly.
+    view = await bookings.get(code, db_url)
+    async with session_scope(db_url) as s:
+        s.add(Booking(code="YY0000000002", service_id=view.service_id, mode=view.mode, site_id=view.site_id,
+                      start=view.start, end=view.end, person="李四", phone_masked="139****0002", phone_hash="h",
+                      status="booked", idempotency_key="old-2"))
+
+    app, new_client = console
+    wang = await logged_in(new_client, "wang")
+    assert (await wang.post(f"/api/bookings/{code}/phone")).status == 403  # no CSRF token
+    resp = await post(wang, f"/api/bookings/{code}/phone")
+    body = await resp.json()
+    assert resp.status == 200 and body["number"] == "13812345678" and body["message"] is None
+    entries = await auth.audit_entries(target=f"booking:{code}", url=db_url)
+    assert [(e["user"], e["action"]) for e in entries] == [("wang", "booking_phone_revealed")]
+
+    old = await (await post(wang, "/api/bookings/YY0000000002/phone")).json()
+    assert old["number"] is None and "没有保存完整号码" in old["message"] and "139****0002" in old["message"]
+    assert (await post(wang, "/api/bookings/YY9999999999/phone")).status == 404
+
+    zhao = await logged_in(new_client, "zhao")  # an editor: no bookings
+    resp = await post(zhao, f"/api/bookings/{code}/phone")
+    assert resp.status == 403 and "13812345678" not in await resp.text()
+    assert len(await auth.audit_entries(target=f"booking:{code}", url=db_url)) == 1
+
+    monkeypatch.setattr(staff_records, "PHONE_REVEALS_PER_HOUR", 3)  # wang has revealed 2 so far
+    assert (await post(wang, f"/api/bookings/{code}/phone")).status == 200
+    resp = await post(wang, f"/api/bookings/{code}/phone")
+    assert resp.status == 429 and "13812345678" not in await resp.text()
+    li = await logged_in(new_client, "li")  # the limit is per account
+    assert (await (await post(li, f"/api/bookings/{code}/phone")).json())["number"] == "13812345678"

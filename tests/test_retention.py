@@ -48,7 +48,7 @@ def _stored_senders(tracker_url: str):
 
 async def _seed(url: str, now: dt.datetime) -> None:
     from bot.applications.models import VerificationAttempt, VerificationCounter
-    from bot.booking.models import Booking
+    from bot.booking.models import Booking, BookingContact
     from bot.channels.models import WeChatChoice, WeChatSeen, WeChatUndelivered
     from bot.console.models import AuditEntry, LoginSession, User
     from bot.db import session_scope
@@ -69,7 +69,8 @@ async def _seed(url: str, now: dt.datetime) -> None:
     def booking(code, start, status="booked", cancelled_at=None):
         return Booking(code=code, service_id="meal", mode="site", site_id="s1", start=start,
                        end=start + dt.timedelta(hours=1), person="张阿姨", address="幸福路1号",
-                       phone_masked="138****8001", phone_hash="h" * 64, conversation_id=f"conv-{code}",
+                       phone_masked="138****8001", phone_hash="h" * 64, phone_cipher=f"cipher-{code}",
+                       conversation_id=f"conv-{code}",
                        status=status, idempotency_key=f"k-{code}", created_at=start - dt.timedelta(days=1),
                        updated_at=cancelled_at or start, cancelled_at=cancelled_at)
 
@@ -82,6 +83,11 @@ async def _seed(url: str, now: dt.datetime) -> None:
         s.add_all([booking("YYOLD1", old), booking("YYNEW1", now + dt.timedelta(days=2)),
                    booking("YYCAN1", now + dt.timedelta(days=30), "cancelled", old),
                    booking("YYCAN2", now + dt.timedelta(days=30), "cancelled", recent)])
+        # Encrypted booking mobiles kept per conversation follow the conversation's period (180 days).
+        s.add_all([BookingContact(conversation_id="old-conv", phone_hash="o" * 64, ciphertext="old-cipher",
+                                  created_at=now - dt.timedelta(days=200)),
+                   BookingContact(conversation_id="new-conv", phone_hash="n" * 64, ciphertext="new-cipher",
+                                  created_at=recent)])
         s.add_all([AuditEntry(at=old.replace(tzinfo=utc), user_name="staff1", action="reveal", target="old"),
                    AuditEntry(at=recent.replace(tzinfo=utc), user_name="staff1", action="reveal", target="recent")])
         s.add_all([VerificationAttempt(application_no="MZOLD", conversation_hash="c", factor="phone",
@@ -159,11 +165,14 @@ def test_retention_run_expires_old_data_and_keeps_recent(db_url, tmp_path):
         "old-open 您好", "recent-closed 您好"]
 
     bookings = {r[0]: r[1:] for r in _rows(
-        db_url, "SELECT code, person, address, phone_masked, phone_hash, conversation_id, service_id FROM bookings")}
+        db_url, "SELECT code, person, address, phone_masked, phone_hash, conversation_id, service_id, phone_cipher "
+                "FROM bookings")}
     for code in ("YYOLD1", "YYCAN1"):
-        assert bookings[code] == ("", None, "", "", None, "meal"), code
+        assert bookings[code] == ("", None, "", "", None, "meal", None), code
     for code in ("YYNEW1", "YYCAN2"):
         assert bookings[code][:2] == ("张阿姨", "幸福路1号") and bookings[code][3] == "h" * 64, code
+        assert bookings[code][6] == f"cipher-{code}", code
+    assert _rows(db_url, "SELECT ciphertext FROM booking_contacts") == [("new-cipher",)]
 
     assert _rows(db_url, "SELECT target FROM console_audit") == [("recent",)]
     assert _rows(db_url, "SELECT application_no FROM verification_attempts") == [("MZNEW",)]

@@ -64,6 +64,7 @@ class BookingRequest:
     phone_hash: str
     address: Optional[str] = None
     conversation_id: Optional[str] = None
+    phone_cipher: Optional[str] = None  # the full mobile, encrypted (bot/booking/contacts.py), when it was kept
 
 
 @dataclass
@@ -168,7 +169,8 @@ async def book(catalogue: Catalogue, request: BookingRequest, key: str, now: dt.
             booking = Booking(
                 service_id=request.service_id, mode=request.mode, site_id=request.site_id, start=slot.start,
                 end=slot.end, person=request.person, address=request.address, phone_masked=request.phone_masked,
-                phone_hash=request.phone_hash, conversation_id=request.conversation_id, status=BOOKED,
+                phone_hash=request.phone_hash, phone_cipher=request.phone_cipher,
+                conversation_id=request.conversation_id, status=BOOKED,
                 idempotency_key=key, created_at=stamp, updated_at=stamp)
             session.add(booking)
             await session.flush()

@@ -1,7 +1,9 @@
 """Booking tables: one capacity counter row per slot, and the bookings themselves.
 
 Times (``start``/``end``) are the site's local wall-clock times (Asia/Shanghai), naive; bookkeeping timestamps
-(``created_at`` …) are UTC, naive. The contact mobile is stored only as a mask and a keyed hash.
+(``created_at`` …) are UTC, naive. The contact mobile is stored as a mask and a keyed hash (what residents and
+the lists see, and how a resident's bookings are found) and, encrypted, in full (bot/booking/contacts.py): the
+service site must be able to call, so staff may reveal it, with an audit record.
 """
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ class Booking(Base):
     address = Column(String(200))
     phone_masked = Column(String(20), nullable=False)
     phone_hash = Column(String(64), nullable=False)
+    # The full mobile, encrypted (bot.privacy.encrypt); NULL for bookings made before it was kept, and once the
+    # retention run has dropped the person.
+    phone_cipher = Column(Text)
     conversation_id = Column(String(128))
     status = Column(String(16), nullable=False, default="booked")  # booked | cancelled
     idempotency_key = Column(String(128), nullable=False, unique=True)
@@ -63,4 +68,21 @@ class Booking(Base):
         Index("ix_bookings_start", "start"),
         Index("ix_bookings_conversation", "conversation_id"),
         Index("ix_bookings_phone_hash", "phone_hash"),
+    )
+
+
+class BookingContact(Base):
+    """The mobile a resident gave in a conversation, encrypted, until a booking made in it copies it (the tracker
+    store keeps only its mask). Deleted with the conversation's retention period."""
+    __tablename__ = "booking_contacts"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(128), nullable=False)
+    phone_hash = Column(String(64), nullable=False)
+    ciphertext = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "phone_hash", name="uq_booking_contacts_phone"),
+        Index("ix_booking_contacts_created_at", "created_at"),
     )

@@ -232,6 +232,14 @@ async def audit(user: str, action: str, target: str, detail: Optional[str] = Non
         s.add(AuditEntry(at=utcnow(), user_name=user, action=action, target=target, detail=detail))
 
 
+async def audits_since(user: str, action: str, since: dt.datetime, url: Optional[str] = None) -> int:
+    """How many ``action`` records ``user`` has made since ``since`` (UTC): limits read from the audit log itself,
+    so they hold across console replicas and restarts."""
+    async with session_scope(url) as s:
+        return (await s.execute(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.user_name == user, AuditEntry.action == action, AuditEntry.at >= since))).scalar() or 0
+
+
 async def audit_entries(limit: int = 200, target: Optional[str] = None, url: Optional[str] = None) -> list:
     async with session_scope(url) as s:
         q = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)

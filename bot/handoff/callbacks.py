@@ -9,28 +9,20 @@ with an audit record, and deleted by the retention run (bot/retention/policies.p
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 from typing import Iterable, List, Optional
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
 
 from bot.db import session_scope
 from bot.handoff import tickets
 from bot.handoff.models import Callback
-from bot.privacy import MOBILE_RE, mask_phone
-from bot.settings import get_settings
+from bot.privacy import MOBILE_RE, decrypt, encrypt, mask_phone
 
 log = logging.getLogger(__name__)
 
-
-def _fernet() -> Fernet:
-    # A key of its own, derived from the server secret: the secret itself never touches the ciphertext.
-    key = hmac.new(get_settings().secret_key.encode(), b"huimin.handoff.callback", hashlib.sha256).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+# The key's purpose (bot.privacy.encrypt): numbers stored under it stay readable.
+PURPOSE = "huimin.handoff.callback"
 
 
 def numbers_in(text: str) -> List[str]:
@@ -45,15 +37,14 @@ async def keep(conversation_id: str, texts: Iterable[str], url: Optional[str] = 
     ticket = await tickets.open_ticket_for(conversation_id, url)
     if ticket is None:
         return 0
-    f = _fernet()
     now = tickets.utcnow()
     async with session_scope(url) as s:
-        known = {f.decrypt(c.encode()).decode() for (c,) in await s.execute(
+        known = {decrypt(c, PURPOSE) for (c,) in await s.execute(
             sa.select(Callback.ciphertext).where(Callback.ticket_id == ticket.id))}
         new = [n for n in dict.fromkeys(found) if n not in known]
         for number in new:
             s.add(Callback(ticket_id=ticket.id, conversation_id=conversation_id, masked=mask_phone(number),
-                           ciphertext=f.encrypt(number.encode()).decode(), created_at=now))
+                           ciphertext=encrypt(number, PURPOSE), created_at=now))
     return len(new)
 
 
@@ -73,8 +64,7 @@ async def reveal(ticket_id: int, callback_id: int, url: Optional[str] = None) ->
         ciphertext = c.ciphertext if c else None
     if ciphertext is None:
         return None
-    try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
-    except InvalidToken:  # written under a previous secret key
+    number = decrypt(ciphertext, PURPOSE)
+    if number is None:  # written under a previous secret key
         log.warning("call-back %s cannot be decrypted with the current secret key", callback_id)
-        return None
+    return number

@@ -2,8 +2,8 @@
 the number of days, and whether expired rows are deleted or have their personal columns blanked.
 
 Anonymising (instead of deleting) keeps what statistics need — how many tickets, for which reason, which
-service was booked when — and drops the person: names, addresses, phone masks and hashes, free text, the
-conversation id that links a row to a conversation.
+service was booked when — and drops the person: names, addresses, phone masks, hashes and encrypted numbers,
+free text, the conversation id that links a row to a conversation.
 
 Not covered, on purpose: ``applications``/``application_changes`` are the bureau's official records, imported
 from its own system and governed by its retention rules, not ours; ``editor_*`` and ``console_users`` hold no
@@ -58,11 +58,11 @@ POLICIES: Tuple[Policy, ...] = (
            where="status = 'closed'"),
     # Bookings whose time has passed, and cancelled ones: the service, site and time stay, the person goes.
     Policy("past bookings", "bookings", "end", "HUIMIN_RETENTION_BOOKING_DAYS", 365,
-           anonymise={"person": "", "address": None, "phone_masked": "", "phone_hash": "", "conversation_id": None,
-                      "cancel_reason": None}),
+           anonymise={"person": "", "address": None, "phone_masked": "", "phone_hash": "", "phone_cipher": None,
+                      "conversation_id": None, "cancel_reason": None}),
     Policy("cancelled bookings", "bookings", "cancelled_at", "HUIMIN_RETENTION_BOOKING_DAYS", 365,
-           anonymise={"person": "", "address": None, "phone_masked": "", "phone_hash": "", "conversation_id": None,
-                      "cancel_reason": None},
+           anonymise={"person": "", "address": None, "phone_masked": "", "phone_hash": "", "phone_cipher": None,
+                      "conversation_id": None, "cancel_reason": None},
            where="status = 'cancelled'"),
     # Who saw or changed whose data: kept long enough for an inspection, then deleted.
     Policy("audit records", "console_audit", "at", "HUIMIN_RETENTION_AUDIT_DAYS", 1095),
@@ -80,6 +80,9 @@ POLICIES: Tuple[Policy, ...] = (
     Policy("insights messages", "insights_messages", "at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
     Policy("insights groups", "insights_groups", "last_seen", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
     Policy("insights feedback", "insights_feedback", "created_at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
+    # Booking mobiles kept encrypted per conversation until a booking copies them (bot/booking/contacts.py):
+    # they follow the conversation's own period (the booking's copy goes with the booking's person, above).
+    Policy("booking contacts", "booking_contacts", "created_at", "HUIMIN_RETENTION_CONVERSATION_DAYS", 180),
     # Call-back numbers residents left for staff (encrypted, bot/handoff/callbacks.py): only until called back.
     Policy("call-back numbers", "handoff_callbacks", "created_at", "HUIMIN_RETENTION_CALLBACK_DAYS", 30),
     # Failed console logins per account and address (lock-outs): stale rows.

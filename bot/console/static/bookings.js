@@ -1,12 +1,33 @@
-// Bookings: filter, reveal the name and address (audited), cancel through a dialog with a reason.
+// Bookings: filter, reveal the name and address or the mobile (audited), cancel through a dialog with a reason.
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var labels = {booking_statuses: {}};
   var filled = false;
   var cancelling = null;
+  var numbers = {};  // booking code -> revealed mobile, so a reload of the list does not hide (and re-audit) it
   function cell(tr, text) { var td = document.createElement("td"); td.textContent = text || ""; tr.appendChild(td); return td; }
   function button(td, label, fn) { var b = document.createElement("button"); b.type = "button"; b.className = "secondary small"; b.textContent = label; b.addEventListener("click", fn); td.appendChild(b); return b; }
+  function showNumber(td, number) {
+    td.textContent = "";
+    var a = document.createElement("a"); a.href = "tel:" + number; a.textContent = number; td.appendChild(a);
+    var note = document.createElement("span"); note.className = "muted"; note.textContent = "（已显示，已记录）"; td.appendChild(note);
+  }
+  function phoneCell(tr, b) {
+    var td = cell(tr, b.phone);
+    if (numbers[b.code]) { showNumber(td, numbers[b.code]); return td; }
+    if (!b.phone) { return td; }
+    var show = button(td, "显示号码", async function () {
+      try {
+        var r = await HuiminApi.post("/api/bookings/" + b.code + "/phone");
+        show.remove();
+        if (r.number) { numbers[b.code] = r.number; showNumber(td, r.number); }
+        else { td.textContent = r.message; }
+      } catch (e) { HuiminApi.notice(e.message || "没能显示号码，请再试一次。"); }
+    });
+    show.setAttribute("aria-label", "显示号码 " + b.code);
+    return td;
+  }
   function when(b) { return HuiminApi.fmtTime(b.start) + "–" + HuiminApi.fmtTime(b.end).slice(-5); }
 
   function openCancel(b) {
@@ -46,7 +67,7 @@
       d.bookings.forEach(function (b) {
         var tr = document.createElement("tr");
         cell(tr, b.code); cell(tr, when(b)); cell(tr, b.service); cell(tr, b.site);
-        var person = cell(tr, b.person); cell(tr, b.phone);
+        var person = cell(tr, b.person); phoneCell(tr, b);
         cell(tr, (labels.booking_statuses[b.status] || b.status) + (b.cancel_reason ? "（" + b.cancel_reason + "）" : ""));
         var ops = cell(tr, "");
         button(ops, "显示姓名地址", async function () {

@@ -1,16 +1,9 @@
-"""Imports every capability's tables so that ``Base.metadata`` is complete (Alembic, tests)."""
-import importlib
-import pkgutil
-
+"""Imports every capability's tables so that ``Base.metadata`` is complete (Alembic, tests): each capability's
+``models`` module, found the way every capability plug-in is (``bot.capability_modules``)."""
 import bot
 from bot.db import Base
 
-for _mod in pkgutil.iter_modules(bot.__path__):
-    if _mod.ispkg:
-        try:
-            importlib.import_module(f"bot.{_mod.name}.models")
-        except ModuleNotFoundError as exc:  # capabilities without tables
-            if exc.name != f"bot.{_mod.name}.models":
-                raise
+# Importing a capability's ``models`` declares its tables on Base.metadata.
+CAPABILITY_MODELS = [module.__name__ for module in bot.capability_modules("models")]
 
 metadata = Base.metadata

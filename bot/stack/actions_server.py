@@ -1,5 +1,8 @@
 """``python -m bot actions``: rasa_sdk's action server, refusing every call that lacks the shared secret.
 
+At start a capability may run something of its own in the action server process: its ``action_server`` module's
+``start()`` (``bot.capability_modules("action_server")``; the editor's knowledge sync), before the server listens.
+
 The action server trusts the tracker it is sent (slots, sender id), so only Rasa may call it: Rasa sends
 ``HUIMIN_ACTIONS_TOKEN`` in a header (bot/endpoints.yml), compared here in constant time. ``/health`` stays
 open for the process supervisors and probes; it discloses nothing.
@@ -10,6 +13,7 @@ import hmac
 import logging
 from typing import List, Optional
 
+import bot
 from bot.settings import get_settings, require_production_secrets
 
 # Header, not rasa's ``token`` query parameter: a query string ends up in proxy access logs.
@@ -70,6 +74,8 @@ def _run(args) -> int:
     utils.update_sanic_log_level()
     app = create_app(args.actions)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    for capability in bot.capability_modules("action_server"):
+        capability.start()
     host = args.host or settings.listen_host
     logging.getLogger(__name__).info("action server listening on %s:%s", host, args.port)
     app.run(host, args.port, workers=utils.number_of_sanic_workers())

@@ -3,7 +3,9 @@ editor on one copy is written into another copy by the sync, and that copy's Kno
 answer; a second pass with nothing new writes nothing."""
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 from bot.editor.publish import KnowledgeSync
@@ -43,3 +45,36 @@ async def test_a_replica_with_its_own_copy_follows_the_editor(db_url, tmp_path):
     assert sync.sync_once() == 0
     assert (replica_copy / "programs" / "tekun.yml").read_text(encoding="utf-8") == newer
     sync.engine.dispose()
+
+
+def test_an_action_server_with_its_own_copy_starts_the_sync(sqlite_url, tmp_path):
+    """`python -m bot actions` with HUIMIN_KNOWLEDGE_SYNC=db: a save made after it started reaches its copy."""
+    import asyncio
+    import time
+
+    from bot.stack import processes
+    from tests.conftest import free_port
+
+    replica_copy = tmp_path / "replica" / "knowledge"
+    shutil.copytree(ROOT / "knowledge", replica_copy)
+    port = free_port()
+    env = dict(os.environ, HUIMIN_KNOWLEDGE_SYNC="db", HUIMIN_KNOWLEDGE_SYNC_INTERVAL="0.2",
+               HUIMIN_KNOWLEDGE_DIR=str(replica_copy), HUIMIN_DATABASE_URL=sqlite_url, PYTHONPATH=str(ROOT),
+               HUIMIN_ACTIONS_TOKEN="test-actions-token")
+    proc = processes.spawn("actions", [sys.executable, "-m", "bot", "actions", "--port", str(port)],
+                           f"http://127.0.0.1:{port}/health", env, tmp_path / "log")
+    try:
+        assert processes.wait_healthy(proc.health_url, 300, proc.popen), \
+            (tmp_path / "log" / "actions.log").read_text(errors="replace")[-3000:]
+        shutil.copytree(ROOT / "knowledge", tmp_path / "console" / "knowledge")
+        svc = EditorService(tmp_path / "console" / "knowledge", sqlite_url)
+        entry = svc.get_entry("program", "dibao")
+        entry["data"]["aspects"]["materials"] = "带身份证（动作服务器同步测试）。"
+        asyncio.run(svc.save("program", "dibao", entry["data"], entry["version"], "zhao"))
+        target = replica_copy / "programs" / "dibao.yml"
+        deadline = time.monotonic() + 60
+        while "动作服务器同步测试" not in target.read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, "the action server did not sync the saved entry into its copy"
+            time.sleep(0.2)
+    finally:
+        processes.stop([proc])

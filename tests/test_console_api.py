@@ -471,3 +471,40 @@ async def test_a_booked_mobile_is_kept_encrypted_and_revealed_with_an_audit(cons
     assert resp.status == 429 and "13812345678" not in await resp.text()
     li = await logged_in(new_client, "li")  # the limit is per account
     assert (await (await post(li, f"/api/bookings/{code}/phone")).json())["number"] == "13812345678"
+
+
+async def test_queue_cards_name_the_resident_only_from_records(console, db_url, fake_rasa):
+    """A card names the resident and the community only where a booking or a verified application made in that
+    conversation says so; a conversation without records gets nothing made up."""
+    import datetime as dt
+
+    from bot.applications.importer import import_csv
+    from bot.applications.models import VerificationAttempt
+    from bot.booking.models import Booking
+    from bot.db import session_scope
+    from bot.privacy import keyed_hash
+    from tests.test_applications_import import ID_A
+
+    booked = await open_ticket(db_url, fake_rasa, cid="resident-booked")
+    verified = await open_ticket(db_url, fake_rasa, cid="resident-verified")
+    unknown = await open_ticket(db_url, fake_rasa, cid="resident-unknown")
+    start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=3), dt.time(9, 0))
+    async with session_scope(db_url) as s:
+        s.add(Booking(code="YY0000000003", service_id="bath", mode="site", site_id="dayanggou", start=start,
+                      end=start + dt.timedelta(hours=1), person="我本人，刘福贵", phone_masked="139****0003",
+                      phone_hash="h", conversation_id="resident-booked", status="booked", idempotency_key="who-3"))
+    await import_csv(("application_no,program,applicant_name,id_number,phone,status,submitted_at,updated_at,note\n"
+                      f"GZ2026990003,低保,张建国,{ID_A},13912340003,公示中,2026-10-20,2026-11-02 09:30,\n").encode(),
+                     url=db_url)
+    async with session_scope(db_url) as s:
+        s.add(VerificationAttempt(application_no="GZ2026990003", factor="phone", outcome="ok",
+                                  conversation_hash=keyed_hash("resident-verified", "verification.audit"),
+                                  created_at=dt.datetime.utcnow()))
+
+    wang = await logged_in(console[1], "wang")
+    queue = {t["id"]: t for t in (await (await wang.get("/api/tickets?view=waiting")).json())["tickets"]}
+    assert queue[booked["id"]]["resident"] == {"source": "booking", "person": "刘*贵", "site": "大阳沟社区养老服务站"}
+    assert queue[verified["id"]]["resident"] == {"source": "application", "person": "张*国", "site": ""}
+    assert queue[unknown["id"]]["resident"] is None
+    detail = await (await wang.get(f"/api/tickets/{booked['id']}")).json()
+    assert detail["ticket"]["resident"]["person"] == "刘*贵"

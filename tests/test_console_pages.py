@@ -1,14 +1,17 @@
-"""The staff console in Debian's Chromium (Playwright) against the running stack: a resident's request appears in
-the queue live and is announced (sound + browser notification); the card shows what the resident said, the channel
-in words and the wait; the whole handover is done with the keyboard (claim, reply, close — which hands back in
-the same step); errors stay until read; the transcript shows button titles and local times; a closed ticket
-shows its outcome. Then the other pages: bookings (name as given, Chinese statuses, cancel through a dialog),
-applications (searchable list with Chinese labels, look-up above import), who is logged in everywhere, and a
-page a role may not open explained in Chinese. Screenshots go to tests/artifacts/."""
+"""The staff console in Debian's Chromium (Playwright) against the running stack: a resident's request appears in the
+queue live and is announced (sound + browser notification); the card shows what the resident said, the channel in
+words, the wait, and the booker and community when a booking of the conversation says so; the whole handover is done
+with the keyboard (claim, reply, close — which hands back in the same step); errors stay until read; the transcript
+shows button titles and local times; a closed ticket shows its outcome. Then the other pages: bookings (name as
+given, Chinese statuses, cancel through a dialog, the mobile of a booking made through the running stack revealed as
+a tel: link — stored nowhere in plain text), applications (searchable list with Chinese labels, look-up above
+import), who is logged in everywhere, and a page a role may not open explained in Chinese. Screenshots go to
+tests/artifacts/."""
 from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 import pytest
 
@@ -58,6 +61,8 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
 
             # The resident taps a button of an answer, asks for a person after the page is open, then writes.
             await resident.connect()
+            # A booking made earlier in this conversation: the card names the booker and the community from it.
+            await _add_booking(stack.database_url, "903", conversation_id=resident.session_id)
             await resident.say("低保")
             answer = await resident.wait_for(lambda m: bool(m.get("quick_replies")), timeout=90)
             button = answer["quick_replies"][0]
@@ -79,6 +84,7 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
                                          timeout=15000)
             text = await card.inner_text()
             assert "网页" in text and "socketio" not in text and re.search(r"已等 \d+ (秒|分钟)", text)
+            assert "预约人 刘*贵 · 大阳沟社区养老服务站" in text and "我本人" not in text
             assert await page.locator(".legend").is_visible()
             # With no ticket open, the queue uses the whole width.
             layout = await page.locator("#layout").bounding_box()
@@ -149,20 +155,90 @@ async def test_staff_takes_over_with_the_keyboard(stack, chromium_path):
             await api.close()
 
 
-async def _add_booking(database_url: str) -> str:
+async def _add_booking(database_url: str, number: str = "901", conversation_id=None) -> str:
     from bot.booking.models import Booking
     from bot.db import session_scope
     from bot.privacy import keyed_hash
 
     start = dt.datetime.now().replace(hour=9, minute=0, second=0, microsecond=0) + dt.timedelta(days=3)
     async with session_scope(database_url) as s:
-        b = Booking(code="BK" + start.strftime("%y%m%d") + "901", service_id="bath", mode="site",
+        b = Booking(code="BK" + start.strftime("%y%m%d") + number, service_id="bath", mode="site",
                     site_id="dayanggou", start=start, end=start + dt.timedelta(hours=1), person="我本人，刘福贵",
                     phone_masked="139****0001", phone_hash=keyed_hash("13912340001", "booking.phone"),
-                    status="booked", idempotency_key="console-page-test-901")
+                    status="booked", idempotency_key=f"console-page-test-{number}", conversation_id=conversation_id)
         s.add(b)
         await s.flush()
         return b.code
+
+
+def _stored_text(url: str) -> str:
+    """Every value of every table of a database (sync URL), as text."""
+    import sqlalchemy as sa
+
+    from bot.db import to_sync_url
+
+    engine = sa.create_engine(to_sync_url(url))
+    out = []
+    try:
+        with engine.connect() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                out.extend(str(v) for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')) for v in row)
+    finally:
+        engine.dispose()
+    return "\n".join(out)
+
+
+async def test_bookings_page_reveals_the_mobile_the_resident_gave(stack, chromium_path):
+    from playwright.async_api import async_playwright
+
+    from tests.test_booking_e2e import open_days, say
+
+    # A resident books through the running stack (REST channel, real NLU, actions and databases).
+    day = open_days(1)[0]
+    sender = f"resident-{uuid.uuid4().hex[:8]}"
+    say(stack, sender, "我想给我妈约个上门洗澡")
+    say(stack, sender, "白下路100号3栋201室")
+    say(stack, sender, f"{day.month}月{day.day}号上午十点")
+    text, _ = say(stack, sender, "13812345678")
+    assert "138****5678" in text, text
+    text, _ = say(stack, sender, "/affirm")
+    code = re.search(r"YY\d{11}", text).group(0)
+    old_code = await _add_booking(stack.database_url, "902")  # made before full numbers were kept
+    # Neither the application database nor the tracker store holds the number in plain text.
+    for url in (stack.database_url, stack.tracker_db_url):
+        stored = _stored_text(url)
+        assert "13812345678" not in stored and "138****5678" in stored, url
+
+    await ensure_staff_user(stack.database_url, "page_li", PASSWORD)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                            timezone_id="Asia/Shanghai")
+        page = await context.new_page()
+        try:
+            await login(page, stack.console_url, "page_li", path="/staff/bookings")
+            row = page.locator("#rows tr", has_text=code)
+            await row.wait_for()
+            assert "138****5678" in await row.inner_text()
+            await row.get_by_role("button", name="显示号码").click()
+            link = row.locator("a[href='tel:13812345678']")
+            await link.wait_for()
+            assert await link.inner_text() == "13812345678" and "已记录" in await row.inner_text()
+            await page.screenshot(path=str(ARTIFACTS / "console_bookings_phone.png"))
+            old = page.locator("#rows tr", has_text=old_code)
+            await old.get_by_role("button", name="显示号码").click()
+            await page.wait_for_selector(f"#rows tr:has-text('{old_code}') :text('没有保存完整号码')")
+            assert await old.locator("a[href^='tel:']").count() == 0
+            # A reload keeps nothing revealed on screen: showing it again is another audited reveal.
+            await page.reload()
+            await row.wait_for()
+            assert await row.locator("a[href^='tel:']").count() == 0
+        finally:
+            await browser.close()
+
+    from bot.console.auth import audit_entries
+    entries = await audit_entries(target=f"booking:{code}", url=stack.database_url)
+    assert [(e["user"], e["action"]) for e in entries] == [("page_li", "booking_phone_revealed")]
 
 
 async def test_records_pages_and_roles(stack, chromium_path, tmp_path):

@@ -93,7 +93,9 @@ def test_staff_transcript_shows_what_people_saw():
     assert residents[2]["tapped"]["names"] == ["特困供养"] and residents[2]["text"] == ""
     assert "13812345678" not in residents[3]["text"]  # masked until an audited reveal
     assert [e["index"] for e in entries] == list(range(len(entries)))
-    assert _readable_context("政策：dibao；地区：广州", {"dibao": "低保"}) == "政策：低保；地区：广州"
+    names = {"政策": {"dibao": "低保"}, "服务点": {"dayanggou": "大阳沟社区养老服务站"}, "地区": {"guangzhou": "广州"}}
+    assert _readable_context("政策：dibao；地区：guangzhou", names) == "政策：低保；地区：广州"
+    assert _readable_context("服务点：dayanggou；地区：重庆", names) == "服务点：大阳沟社区养老服务站；地区：重庆"
     assert _last_said({"last_resident_text": None,
                        "summary": "居民：我摔倒了\n惠民：请马上打 120"}) == "我摔倒了"
     assert _last_said({"last_resident_text": "/request_human", "summary": "居民：/request_human"}) == ""

@@ -53,6 +53,11 @@ def name_as_given(text: str) -> str:
     return _SELF_PREFIX.sub("", candidate).strip() or candidate
 
 
+def is_relation(person: str) -> bool:
+    """True when the booker was given as who they are to the resident (本人, 我妈), not by name: nothing to mask."""
+    return person == "本人" or bool(_RELATION_RE.fullmatch(person or ""))
+
+
 @dataclass
 class Message:
     text: str = ""

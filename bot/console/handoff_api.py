@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
 from bot.console.auth import audit, require_role
 from bot.console.errors import ApiError, int_param, read_json, text_field
-from bot.console.labels import CHANNELS, programme_names
+from bot.console.labels import CHANNELS, catalogue_names, locality_names, programme_names
 from bot.handoff import service, tickets
 from bot.handoff.offices import load_offices
+from bot.handoff.summary import CONTEXT_LABELS
 from bot.handoff.transcript import transcript
 from bot.rasa.http_api import RasaUnavailable
 from bot.privacy import redact_text
 
+log = logging.getLogger(__name__)
 VIEWS = ("waiting", "mine", "active", "open", "closed")
 
 
@@ -48,20 +51,40 @@ def _last_said(ticket: dict) -> str:
     return ""
 
 
-def _readable_context(context: str, programs: Dict[str, str]) -> str:
-    """summary.context_line holds slot values as stored (政策：dibao); staff read names (政策：低保)."""
+def _readable_context(context: str, names: Dict[str, Dict[str, str]]) -> str:
+    """summary.context_line holds slot values as stored (政策：dibao；服务点：dayanggou); staff read names (政策：低保；
+    服务点：大阳沟社区养老服务站). ``names``: per label of bot.handoff.summary.CONTEXT_LABELS, id → name."""
     parts = []
     for part in (context or "").split("；"):
         label, sep, value = part.partition("：")
-        if sep and value in programs:
-            value = programs[value]
+        value = names.get(label, {}).get(value, value) if sep else value
         parts.append(f"{label}{sep}{value}")
     return "；".join(p for p in parts if p)
 
 
-def _for_staff(ticket: dict, programs: Dict[str, str]) -> dict:
+def context_names(programs: Dict[str, str]) -> Dict[str, Dict[str, str]]:
+    labels = CONTEXT_LABELS
+    catalogue = catalogue_names()
+    return {labels["program"]: programs, labels["service"]: catalogue["services"], labels["site"]: catalogue["sites"],
+            labels["locality"]: locality_names()}
+
+
+def _for_staff(ticket: dict, names: Dict[str, Dict[str, str]], who: Optional[dict] = None) -> dict:
     return dict(ticket, channel_name=CHANNELS.get(ticket["channel"], ticket["channel"] or "未知"),
-                last_said=_last_said(ticket), context=_readable_context(ticket.get("context") or "", programs))
+                last_said=_last_said(ticket), context=_readable_context(ticket.get("context") or "", names),
+                resident=who)
+
+
+async def _residents_known(request: web.Request, items: List[dict]) -> Dict[str, dict]:
+    """Name and community of the residents, where the bookings and applications made in the conversations tell."""
+    finder = request.app.get("residents_known")
+    if finder is None:
+        return {}
+    try:
+        return await finder([t["conversation_id"] for t in items])
+    except Exception:  # the queue matters more than the names on it
+        log.warning("residents of the queue could not be looked up", exc_info=True)
+        return {}
 
 
 def _payload(text: str) -> Optional[Dict[str, Any]]:
@@ -119,8 +142,9 @@ async def queue(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_field", f"view 只能是 {', '.join(VIEWS)}", field="view")
     items = await tickets.list_tickets(view, request["user"].name, url=request.app["db_url"])
     offices = load_offices()
-    programs = programme_names()
-    items = [_for_staff(t, programs) for t in items]
+    names = context_names(programme_names())
+    who = await _residents_known(request, items)
+    items = [_for_staff(t, names, who.get(t["conversation_id"])) for t in items]
     for t in items:
         office = offices.get(t["office"] or None)
         t["highlight"] = t["status"] == "waiting" and t["waiting_seconds"] > office.highlight_after_minutes * 60
@@ -139,7 +163,9 @@ async def ticket_detail(request: web.Request) -> web.Response:
     offices = load_offices()
     office = offices.get(ticket["office"] or None)
     programs = programme_names()
-    body = {"ticket": _for_staff(ticket, programs), "staff_messages": messages,
+    who = await _residents_known(request, [ticket])
+    body = {"ticket": _for_staff(ticket, context_names(programs), who.get(ticket["conversation_id"])),
+            "staff_messages": messages,
             "canned_replies": office.canned_replies, "office": {"id": office.id, "name": office.name},
             "timezone": offices.timezone, "transcript": None, "rasa_error": None,
             "records": await _records(request, ticket)}

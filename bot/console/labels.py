@@ -25,6 +25,15 @@ def programme_names() -> Dict[str, str]:
         return {}
 
 
+def locality_names() -> Dict[str, str]:
+    try:
+        from bot.knowledge.loader import default_store
+        return {lid: (loc.short_name or loc.name) for lid, loc in default_store().get().localities.items()}
+    except Exception as exc:
+        log.warning("locality names unavailable: %s", type(exc).__name__)
+        return {}
+
+
 def status_words() -> Dict[str, str]:
     from bot.applications.statuses import STATUS_WORDS
     words = dict(STATUS_WORDS)

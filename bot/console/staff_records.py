@@ -42,10 +42,11 @@ def _booking_dict(b, cat=None, reveal: bool = False) -> dict:
 
 
 def _person(raw, reveal: bool) -> str:
-    """The booker's name as given (bookings made before the capture fix may hold "我本人，刘福贵")."""
-    from bot.booking.understand import name_as_given
+    """The booker's name as given (bookings made before the capture fix may hold "我本人，刘福贵"), masked unless
+    revealed; 本人 or 我妈 say who, not a name, and are shown as they are."""
+    from bot.booking.understand import is_relation, name_as_given
     name = name_as_given(raw or "")
-    return name if reveal else mask_name(name)
+    return name if reveal or is_relation(name) else mask_name(name)
 
 
 def _date(value, name):
@@ -103,9 +104,9 @@ async def booking_phone_reveal(request: web.Request) -> web.Response:
     number = contacts.number_of(cipher)
     message = None
     if cipher is None:
-        message = f"这个预约没有保存完整号码（登记在开始保存之前，或已过保存期限），只有 {b.phone_masked}"
+        message = f"只有 {b.phone_masked}：这个预约没有保存完整号码（登记得较早，或已过保存期限）"
     elif number is None:
-        message = f"这个号码已经无法解密（密钥换过了），只有 {b.phone_masked}"
+        message = f"只有 {b.phone_masked}：完整号码已经无法解密（系统密钥换过了）"
     return web.json_response({"code": b.code, "number": number, "masked": b.phone_masked, "message": message})
 
 
@@ -168,6 +169,51 @@ async def resident_records(app: web.Application, conversation_id: str) -> dict:
     except ModuleNotFoundError:
         pass
     return out
+
+
+async def residents_known(app: web.Application, conversation_ids) -> dict:
+    """Who the resident of each conversation is, as far as our own records say — nothing is guessed: the booker
+    of the latest booking made in it (name as given, masked) and its service site, else the applicant of an
+    application verified in it (masked as imported). Conversations we know nothing of are left out."""
+    import sqlalchemy as sa
+
+    from bot.db import session_scope
+    ids = [c for c in dict.fromkeys(conversation_ids) if c]
+    known: dict = {}
+    if not ids:
+        return known
+    try:
+        from bot.booking.models import Booking
+        cat = _catalogue()
+        async with session_scope(app["db_url"]) as s:
+            rows = (await s.execute(sa.select(Booking.conversation_id, Booking.person, Booking.site_id)
+                                    .where(Booking.conversation_id.in_(ids))
+                                    .order_by(Booking.created_at.desc(), Booking.id.desc()))).all()
+        for conv, person, site_id in rows:
+            if conv not in known:
+                site = cat.sites.get(site_id)
+                known[conv] = {"source": "booking", "person": _person(person, False) if person else "",
+                               "site": site.name if site else ""}
+    except ModuleNotFoundError:
+        pass
+    try:
+        from bot.applications.models import Application, VerificationAttempt
+        by_hash = {keyed_hash(c, "verification.audit"): c for c in ids if c not in known}
+        if by_hash:
+            async with session_scope(app["db_url"]) as s:
+                rows = (await s.execute(
+                    sa.select(VerificationAttempt.conversation_hash, Application.name_masked)
+                    .join(Application, VerificationAttempt.application_no == Application.application_no)
+                    .where(VerificationAttempt.conversation_hash.in_(list(by_hash)),
+                           VerificationAttempt.outcome == "ok")
+                    .order_by(VerificationAttempt.created_at.desc()))).all()
+            for conv_hash, name in rows:
+                conv = by_hash[conv_hash]
+                if conv not in known and name:
+                    known[conv] = {"source": "application", "person": name, "site": ""}
+    except ModuleNotFoundError:
+        pass
+    return known
 
 
 def _application_dict(a) -> dict:
@@ -233,7 +279,11 @@ def add_staff_records_routes(app: web.Application) -> None:
     async def finder(conversation_id: str) -> dict:
         return await resident_records(app, conversation_id)
 
+    async def who(conversation_ids) -> dict:
+        return await residents_known(app, conversation_ids)
+
     app["resident_records"] = finder
+    app["residents_known"] = who
     r = app.router
     r.add_get("/staff/bookings", _page("bookings.html"))
     r.add_get("/staff/applications", _page("applications.html"))

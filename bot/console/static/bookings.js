@@ -15,6 +15,7 @@
   }
   function phoneCell(tr, b) {
     var td = cell(tr, b.phone);
+    td.className = "phone";
     if (numbers[b.code]) { showNumber(td, numbers[b.code]); return td; }
     if (!b.phone) { return td; }
     var show = button(td, "显示号码", async function () {

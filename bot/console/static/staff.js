@@ -41,6 +41,13 @@
     } catch (e) { fail(e, "工单列表加载失败"); }
   }
 
+  // Who the resident is, only as far as a booking or a verified application made in the conversation says.
+  function residentWords(r) {
+    if (!r) { return ""; }
+    var person = r.person && r.person !== "本人" ? (r.source === "application" ? "申请人 " : "预约人 ") + r.person : "";
+    return [person, r.site].filter(Boolean).join(" · ");
+  }
+
   function card(t) {
     var li = el("li", {"data-ticket": t.id, "class": "p" + t.priority + (t.highlight ? " late" : "") +
       (t.id === current ? " selected" : "")});
@@ -51,6 +58,8 @@
     top.appendChild(el("span", {"class": "wait"}, t.status === "waiting" ? "已等 " + fmtWait(t.waiting_seconds) :
       (STATUS[t.status] || t.status) + (t.assignee ? " · " + t.assignee : "")));
     b.appendChild(top);
+    var who = residentWords(t.resident);
+    if (who) { b.appendChild(el("span", {"class": "who"}, who)); }
     b.appendChild(el("span", {"class": "said"}, t.last_said ? "“" + t.last_said + "”" : "（居民还没有说话）"));
     var where = [t.context, "#" + t.id].filter(Boolean).join(" · ");
     b.appendChild(el("span", {"class": "muted where"}, where));
@@ -167,7 +176,8 @@
     var t = d.ticket;
     timeZone = d.timezone || timeZone;
     $("conv-title").textContent = "工单 #" + t.id + " · " + (REASONS[t.reason] || t.reason) + " · " + (STATUS[t.status] || t.status);
-    $("conv-meta").textContent = "渠道：" + (t.channel_name || "未知") + " · " + d.office.name +
+    var who = residentWords(t.resident);
+    $("conv-meta").textContent = (who ? who + " · " : "") + "渠道：" + (t.channel_name || "未知") + " · " + d.office.name +
       " · 开始于 " + HuiminApi.fmtTime(t.created_at, timeZone) +
       (t.assignee ? " · 负责人：" + t.assignee : "") + (t.handed_back_at ? " · 已交还惠民助手" : "");
     $("conv-summary").textContent = t.context ? "正在办：" + t.context : "";

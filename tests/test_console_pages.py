@@ -317,3 +317,99 @@ async def test_records_pages_and_roles(stack, chromium_path, tmp_path):
             assert "forbidden" not in await page.content()
         finally:
             await browser.close()
+
+
+async def test_every_page_shows_who_is_logged_in_and_a_way_out(stack, chromium_path):
+    """The knowledge pages too: the account and its role in words, a logout button that works; a staff account
+    sent to a knowledge page gets the Chinese explanation."""
+    from playwright.async_api import async_playwright
+
+    from bot.console.auth import create_user
+
+    await ensure_staff_user(stack.database_url, "page_li", PASSWORD)
+    try:
+        await create_user("page_editor", "editor", PASSWORD, stack.database_url)
+    except ValueError:
+        pass
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        page = await context.new_page()
+        try:
+            await login(page, stack.console_url, "page_editor", path="/editor")
+            for path in ("/editor", "/editor/insights"):
+                await page.goto(stack.console_url + path)
+                await page.wait_for_selector("#me:has-text('page_editor（知识库编辑）')")
+                assert "当前登录" in await page.inner_text("header")
+                assert await page.get_by_role("button", name="退出登录").is_visible()
+            await page.screenshot(path=str(ARTIFACTS / "console_insights_logged_in.png"))
+            await page.get_by_role("button", name="退出登录").click()
+            await page.wait_for_url("**/login**")
+            await page.goto(stack.console_url + "/editor/insights")
+            await page.wait_for_url("**/login**")  # logged out for real: the page asks to log in again
+
+            await login(page, stack.console_url, "page_li")
+            response = await page.goto(stack.console_url + "/editor/insights")
+            assert response.status == 403
+            await page.wait_for_selector("h1:has-text('打不开')")
+            await page.wait_for_selector("#me:has-text('page_li（工作人员）')")
+        finally:
+            await browser.close()
+
+
+async def test_a_reply_saved_but_not_delivered_stays_on_screen(sqlite_url, chromium_path):
+    """Rasa down while a staff member replies: the warning stays until read (a live refresh does not wipe it),
+    the reply is listed as not sent with 重发, and resending once Rasa is back delivers it. An in-process console
+    with the stand-in for Rasa's API (tests/fakes/rasa_api.py), since the shared stack's Rasa cannot be stopped."""
+    from aiohttp.test_utils import TestServer
+    from playwright.async_api import async_playwright
+
+    from bot.console.app import create_app
+    from bot.settings import Settings
+    from tests.fakes.rasa_api import FakeRasa
+    from tests.test_console_api import open_ticket
+
+    fake = FakeRasa()
+    rasa_server = TestServer(fake.app())
+    await rasa_server.start_server()
+    fake.url = str(rasa_server.make_url("")).rstrip("/")
+    await ensure_staff_user(sqlite_url, "page_wang", PASSWORD)
+    app = create_app(Settings(database_url=sqlite_url, rasa_url=fake.url, rasa_token=fake.token,
+                              secret_key="test-secret"), watch_interval=0)
+    console = TestServer(app)
+    await console.start_server()
+    console_url = str(console.make_url("")).rstrip("/")
+    ticket = await open_ticket(sqlite_url, fake, cid="resident-down")
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+            context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                                timezone_id="Asia/Shanghai")
+            page = await context.new_page()
+            try:
+                await login(page, console_url, "page_wang")
+                await page.locator(f"#tickets li[data-ticket='{ticket['id']}'] button").click()
+                await page.click("#claim")
+                await page.wait_for_selector("#send:enabled")
+                fake.down = True
+                await page.fill("#reply-text", "请稍等，我查一下。")
+                await page.click("#send")
+                warning = page.locator(".notice.warning")
+                await warning.wait_for()
+                failed = page.locator("#staff-messages li.failed", has_text="请稍等，我查一下。")
+                await failed.wait_for()
+                await page.evaluate("document.getElementById('tab-mine').click()")  # the queue is re-read
+                await page.wait_for_timeout(2500)
+                assert await warning.is_visible() and "没" in await warning.inner_text()
+                await page.screenshot(path=str(ARTIFACTS / "console_reply_not_delivered.png"))
+                fake.down = False
+                await failed.get_by_role("button", name="重发").click()
+                await failed.wait_for(state="detached")
+                assert fake.delivered[-1]["text"] == "请稍等，我查一下。"
+                await warning.get_by_role("button", name="知道了").click()
+                assert await page.locator(".notice.warning").count() == 0
+            finally:
+                await browser.close()
+    finally:
+        await console.close()
+        await rasa_server.close()

@@ -53,15 +53,20 @@
   async function header() {
     var d = await refreshCsrf();
     if (!d.user) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return null; }
+    showUser(d.user);
+    return d.user;
+  }
+  // The name and role in words in #me, and #logout wired (pages that fetch the session themselves call this).
+  function showUser(user) {
     var me = document.getElementById("me");
-    if (me) { me.textContent = d.user.name + "（" + (ROLES[d.user.role] || d.user.role) + "）"; }
+    if (me && user) { me.textContent = user.name + "（" + (ROLES[user.role] || user.role) + "）"; }
     var out = document.getElementById("logout");
-    if (out) {
+    if (out && !out.dataset.wired) {
+      out.dataset.wired = "1";
       out.addEventListener("click", async function () {
         try { await call("POST", "/api/auth/logout", {}); } finally { location.href = "/login"; }
       });
     }
-    return d.user;
   }
   var ROLES = {admin: "管理员", staff: "工作人员", editor: "知识库编辑", importer: "申请记录导入"};
 
@@ -94,6 +99,7 @@
     refreshCsrf: refreshCsrf,
     notice: notice,
     header: header,
+    showUser: showUser,
     labels: labels,
     fmtTime: fmtTime,
   };

@@ -483,8 +483,7 @@
   async function init() {
     var me = await HuiminApi.refreshCsrf();
     csrf = me.csrf_token;
-    if (me.user) { $("me").textContent = me.user.name + "（" + me.user.role + "）"; }
-    $("logout").addEventListener("click", async function () { await api("POST", "/api/auth/logout", {}); location.href = "/login"; });
+    HuiminApi.showUser(me.user);
     ["filter-kind", "filter-status"].forEach(function (id) { $(id).addEventListener("change", loadList); });
     var qTimer;
     $("filter-q").addEventListener("input", function () { clearTimeout(qTimer); qTimer = setTimeout(loadList, 250); });

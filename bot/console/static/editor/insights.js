@@ -169,7 +169,7 @@
 
   async function init() {
     var me = await HuiminApi.refreshCsrf();
-    if (me.user) { $("me").textContent = me.user.name + "（" + me.user.role + "）"; }
+    HuiminApi.showUser(me.user);
     $("sort").addEventListener("change", loadGroups);
     $("week").addEventListener("change", loadGroups);
     $("replay").addEventListener("click", replay);

@@ -13,6 +13,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.latest import latest_entities, latest_intent, latest_text
+from actions.rereading import already_reread, reread
 from bot.booking import bookings, contacts, form, manage, nearest, slots, when
 from bot.booking.catalogue import CatalogueError, get_catalogue
 from bot.booking.understand import PHONE_PURPOSE, Message, phone_of
@@ -252,6 +253,10 @@ class ActionBookingManage(Action):
         conv = tracker.sender_id
         templates = _templates(domain)
         intent = msg.intent
+        number = _entity_value(tracker, "application_no")
+        if intent == "my_bookings" and not pending and number and not already_reread(tracker):
+            # "之前交过一次 号是MZ-2026-… 帮我看看": an application number, not a booking (booking codes are YY…).
+            return reread(tracker, "check_status", {"application_no": number}, domain)
         try:
             if pending == manage.CANCEL_CONFIRM and intent in ("affirm", "deny"):
                 if intent == "affirm":

@@ -20,7 +20,7 @@ from actions.latest import latest_entities, latest_intent, latest_text
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
 from bot.understanding import replies
-from bot.understanding.context import reading_for, service_names
+from bot.understanding.context import narrow_group, reading_for, service_names
 from bot.understanding.lexicon import first_positions, load_lexicon
 from bot.understanding.reading import Reading
 
@@ -196,6 +196,10 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
         if decision is not None and decision[0] in REREAD_FROM_KNOWLEDGE:
             return reread(tracker, decision[0], decision[1], domain or {})
+    if reading.referral is not None and reading.referral_asked_last:
+        # The programme was only who the resident is ("俺娘吃着低保"); the question is another office's business.
+        send(dispatcher, replies.referral(lex, reading.referral))
+        return _clear_pending(tracker)
     locality_id, locality_named = _locality_for(kb, tracker, entities)
     if not locality_named:
         loc = next((lid for lid in reading.localities if lid in kb.localities), None)
@@ -203,7 +207,9 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
             locality_id, locality_named = loc, True
     named = _values(entities, "program")
     # The reading holds the classifier's programme entities too, minus any inside a longer name heard by sound.
-    program_named = next((p for p in (resolve_program(kb, v) for v in reading.programs) if p), None)
+    said = latest_text(tracker)
+    program_named = narrow_group(kb, next((p for p in (resolve_program(kb, v) for v in reading.programs) if p), None),
+                                 said)
     pending = fresh_pending_aspect(tracker)
     slot_program = resolve_program(kb, tracker.get_slot("program"))
 
@@ -211,8 +217,12 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         dispatcher.utter_message(response="utter_program_unknown")
         return _clear_pending(tracker)
 
-    programs = [p for p in dict.fromkeys(resolve_program(kb, v) for v in reading.programs) if p]
-    if len(programs) >= 2 and first_positions(reading.text, lex.together):
+    programs = [p for p in dict.fromkeys(narrow_group(kb, resolve_program(kb, v), said) for v in reading.programs) if p]
+    if len(programs) == 1 and slot_program and slot_program != programs[0] and first_positions(
+            reading.text, lex.together_with_last):
+        # "跟刚性支出那个能一起认定吗" right after an answer about 低保边缘家庭: the pair is the last one and this one.
+        programs = [slot_program] + programs
+    if len(programs) >= 2 and first_positions(reading.text, lex.together + lex.together_with_last):
         combined = replies.combine(kb, lex, programs[0], programs[1])
         if combined is not None:
             send(dispatcher, combined)
@@ -244,7 +254,6 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         send(dispatcher, answers.render_clarify_program(kb, aspect, locality_id))
         return [SlotSet("pending_aspect", aspect)]
 
-    said = latest_text(tracker)
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
     answer = _with_place_note(kb, lex, answer, reading, locality_id, locality_named)
     second = next((a for a in cued if a != aspect), None)

@@ -161,7 +161,8 @@ class ActionCheckComplaint(Action):
 
 class ActionCheckSmallTalk(Action):
     """Greetings, thanks and "what can you do" are answered as such — unless the message also names a programme or
-    service with a question ("你好 低保怎么申请", "lin shi jiu zhu duo shao qian"), which is then answered instead."""
+    service with a question ("你好 低保怎么申请", "lin shi jiu zhu duo shao qian"), which is then answered instead, or
+    asks for a person ("真人呢"), is in distress or in danger."""
 
     def name(self) -> Text:
         return "action_check_small_talk"
@@ -172,6 +173,13 @@ class ActionCheckSmallTalk(Action):
         if reading is None:
             return []
         intent = latest_intent(tracker)
+        if reading.danger:
+            return reread(tracker, "emergency", {}, domain)
+        if reading.wants_human and not reading.asks_if_bot and intent not in ("thank", "goodbye"):
+            # "真人呢？" is not "are you a bot?": it asks for one. ("谢谢工作人员" only thanks them.)
+            return reread(tracker, "request_human", {}, domain)
+        if reading.distress:
+            return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
         asks = bool(reading.aspects) or intent not in ("thank", "goodbye")
         if not (reading.recognised and asks):
             return []
@@ -179,3 +187,40 @@ class ActionCheckSmallTalk(Action):
         if decision is None or decision[0] in ("emergency", "request_human"):
             return []
         return reread(tracker, decision[0], decision[1], domain)
+
+
+class ActionCheckDistress(Action):
+    """The classifier hears distress in words like 难 or 急 that also end plain questions. When the message names a
+    programme and asks something of it, with none of the editors' distress words, it is answered as a question."""
+
+    def name(self) -> Text:
+        return "action_check_distress"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        reading = first_reading(dispatcher, tracker)
+        if reading is None or reading.distress or reading.danger or reading.wants_human:
+            return []
+        decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
+        if decision is None or not (reading.recognised and reading.aspects) or decision[0] in ("distress", "emergency"):
+            return []
+        return reread(tracker, decision[0], decision[1], domain)
+
+
+class ActionDistressNextStep(Action):
+    """After the comfort and before the person: the programmes and services that fit what the resident told, so the
+    next step is concrete even while they wait for staff."""
+
+    def name(self) -> Text:
+        return "action_distress_next_step"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb = current_knowledge(dispatcher)
+        if kb is None:
+            return []
+        reading = reading_of(kb, tracker)
+        if reading.situations:
+            send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
+                                               service_names(kb.directory), offer_person=False))
+        return []

@@ -74,24 +74,17 @@ def _syllables() -> Tuple[str, ...]:
 
 
 def split_pinyin(run: str) -> Optional[List[str]]:
-    """Splits a run of Latin letters into pinyin syllables (longest first with backtracking), or None."""
+    """Splits a run of Latin letters into the fewest pinyin syllables ("rengong" → ren gong, not reng o ng), or
+    None when it is not pinyin."""
     syllables = set(_syllables())
     longest = max((len(s) for s in syllables), default=6)
-    memo: Dict[int, Optional[List[str]]] = {len(run): []}
-
-    def walk(i: int) -> Optional[List[str]]:
-        if i in memo:
-            return memo[i]
-        memo[i] = None
+    best: List[Optional[List[str]]] = [None] * len(run) + [[]]
+    for i in range(len(run) - 1, -1, -1):
         for j in range(min(len(run), i + longest), i, -1):
-            if run[i:j] in syllables:
-                rest = walk(j)
-                if rest is not None:
-                    memo[i] = [run[i:j]] + rest
-                    break
-        return memo[i]
-
-    return walk(0)
+            rest = best[j]
+            if rest is not None and run[i:j] in syllables and (best[i] is None or len(rest) + 1 < len(best[i])):
+                best[i] = [run[i:j]] + rest
+    return best[0]
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,24 @@ def warm_up(directory: Optional[Path] = None) -> None:
         reading_for(load_knowledge(Path(directory)), "我妈八十三了 di bao 去哪里办 那成都呢")
     except (KnowledgeError, OSError):
         pass
+
+
+def narrow_group(kb: KnowledgeBase, program_id: Optional[str], text: str) -> Optional[str]:
+    """A group named with words that point to one member ("老人的护理补贴" → the elderly one) is that member; a
+    group named alone stays the group (its answer explains every member)."""
+    group = kb.programs.get(program_id) if program_id else None
+    if group is None or not group.is_group or not group.members:
+        return program_id
+    said = set(normalize(text or "").lower())
+    own = set(group.name) | set(group.short_name)
+
+    def overlap(member_id: str) -> int:
+        member = kb.programs.get(member_id)
+        if member is None:
+            return 0
+        return len(((set(member.name) | set(member.short_name)) - own) & said)
+
+    scores = sorted(((overlap(m), m) for m in group.members), reverse=True)
+    if scores[0][0] >= 2 and (len(scores) == 1 or scores[0][0] > scores[1][0]):
+        return scores[0][1]
+    return program_id

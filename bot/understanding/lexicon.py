@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -19,9 +20,12 @@ from bot.knowledge.schema import Problem, line_of
 from bot.nlu.textnorm import normalize
 
 LEXICON_FILE = "understanding.yml"
+PLACES_FILE = "places.yml"
+PLACE_SUFFIXES = ("省", "市", "自治区", "自治州", "地区", "盟", "县", "区", "州")
 SITUATION_DIRS = (("program", "programs"), ("service", "services"))
 ASPECT_IDS = ("overview", "eligibility", "benefits", "amount", "materials", "apply", "duration", "handler")
-CUE_LISTS = ("human", "distress", "danger", "danger_if_now", "aftermath", "follow_up", "together", "booking")
+CUE_LISTS = ("human", "asks_if_bot", "distress", "danger", "danger_if_now", "aftermath", "follow_up", "together",
+             "together_with_last", "booking")
 # Reply frames and the placeholders each may use (kb check reports any other).
 REPLY_FIELDS = {
     "recommend_intro": set(), "recommend_line": {"name", "why"}, "recommend_outro": set(),
@@ -61,7 +65,9 @@ class Lexicon:
     ages: Dict[str, int] = field(default_factory=dict)
     broad_concepts: Tuple[str, ...] = ()
     aspect_cues: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    aspect_mentions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     human: Tuple[str, ...] = ()
+    asks_if_bot: Tuple[str, ...] = ()
     distress: Tuple[str, ...] = ()
     danger: Tuple[str, ...] = ()
     danger_if_now: Tuple[str, ...] = ()
@@ -69,17 +75,31 @@ class Lexicon:
     follow_up: Tuple[str, ...] = ()
     booking: Tuple[str, ...] = ()
     together: Tuple[str, ...] = ()
+    together_with_last: Tuple[str, ...] = ()
     replies: Dict[str, str] = field(default_factory=dict)
     combinations: Tuple[Combination, ...] = ()
     referrals: Tuple[Referral, ...] = ()
     situations: Tuple[Situation, ...] = ()
+    places: Tuple[str, ...] = ()   # province and city names, longest first, with and without 省/市
+
+
+# "A…B" in a word list: A, then B within GAP_CHARS characters ("能…不" matches 能申请不 and 能不能; "爸妈…没了"
+# matches 爸妈前年都病没了). Residents put words between the parts of a phrase; one gapped cue covers them all.
+GAP = "…"
+GAP_CHARS = 6
+_GAP_SPELLINGS = re.compile(r"…+|\.{3,}|。{3,}")
+
+
+def _cue(value: str) -> str:
+    parts = [normalize(part).lower() for part in _GAP_SPELLINGS.split(value)]
+    return GAP.join(part for part in parts if part)
 
 
 def _cues(values: Any) -> Tuple[str, ...]:
     out = []
     for v in values or ():
         if isinstance(v, (str, int)) and str(v).strip():
-            n = normalize(str(v)).lower()
+            n = _cue(str(v))
             if n and n not in out:
                 out.append(n)
     return tuple(out)
@@ -106,7 +126,8 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
         problems.append(Problem(name, 1, "应为一个映射（concepts、aspect_cues、human ……）"))
         doc = None
     doc = doc or {}
-    known = {"concepts", "broad_concepts", "ages", "aspect_cues", "referrals", "replies", "combinations", *CUE_LISTS}
+    known = {"concepts", "broad_concepts", "ages", "aspect_cues", "aspect_mentions", "referrals", "replies",
+             "combinations", *CUE_LISTS}
     for key in doc:
         if key not in known:
             allowed = ", ".join(sorted(known))
@@ -128,13 +149,14 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
             problems.append(Problem(name, line_of(ages, cid), f"ages.{cid} 应为一个岁数"))
         else:
             lex.ages[str(cid)] = age
-    aspects = doc.get("aspect_cues") or {}
-    for aid, values in (aspects.items() if isinstance(aspects, Mapping) else ()):
-        if aid not in ASPECT_IDS:
-            problems.append(Problem(name, line_of(aspects, aid),
-                                    f"aspect_cues.{aid}：没有这个方面（{', '.join(ASPECT_IDS)}）"))
-            continue
-        lex.aspect_cues[str(aid)] = _cues(values)
+    for key in ("aspect_cues", "aspect_mentions"):
+        aspects = doc.get(key) or {}
+        for aid, values in (aspects.items() if isinstance(aspects, Mapping) else ()):
+            if aid not in ASPECT_IDS:
+                problems.append(Problem(name, line_of(aspects, aid),
+                                        f"{key}.{aid}：没有这个方面（{', '.join(ASPECT_IDS)}）"))
+                continue
+            getattr(lex, key)[str(aid)] = _cues(values)
     for key in CUE_LISTS:
         values = doc.get(key)
         if values is not None and not isinstance(values, list):
@@ -162,7 +184,34 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
         combos.append(Combination((progs[0], progs[1]), item["answer"].strip(), item["source"].strip()))
     lex.combinations = tuple(combos)
     lex.situations = tuple(_situations(directory, lex, problems))
+    lex.places = _place_names(directory, problems)
     return lex
+
+
+def _place_names(directory: Path, problems: List[Problem]) -> Tuple[str, ...]:
+    path = directory / PLACES_FILE
+    doc = _load_yaml(path, problems)
+    if doc is None:
+        return ()
+    if not isinstance(doc, Mapping):
+        problems.append(Problem(str(path), 1, "应为一个映射（provinces、cities）"))
+        return ()
+    names = set()
+    for key in ("provinces", "cities"):
+        values = doc.get(key) or []
+        if not isinstance(values, list):
+            problems.append(Problem(str(path), line_of(doc, key), f"{key} 应为地名的列表"))
+            continue
+        for v in values:
+            name = normalize(str(v)).lower()
+            if len(name) < 2:
+                problems.append(Problem(str(path), line_of(doc, key), f"{key}：地名“{v}”太短"))
+                continue
+            names.add(name)
+            bare = next((name[:-len(s)] for s in PLACE_SUFFIXES if name.endswith(s) and len(name) - len(s) >= 2), None)
+            if bare:
+                names.add(bare)
+    return tuple(sorted(names, key=lambda n: (-len(n), n)))
 
 
 def _replies(name: str, raw: Any, problems: List[Problem]) -> Dict[str, str]:
@@ -227,7 +276,7 @@ _lock = threading.Lock()
 
 
 def _stamp(directory: Path) -> Tuple:
-    files = [directory / LEXICON_FILE]
+    files = [directory / LEXICON_FILE, directory / PLACES_FILE]
     files += [p for _, sub in SITUATION_DIRS for p in sorted((directory / sub).glob("*.yml"))]
     out = []
     for p in files:
@@ -263,19 +312,33 @@ def check(directory: Path) -> List[Problem]:
 # ---------------------------------------------------------------------------------------------------------
 # Matching (the text is already normalised with bot.nlu.textnorm.normalize and lower-cased)
 
+@lru_cache(maxsize=4096)
+def _gapped(cue: str) -> "re.Pattern[str]":
+    return re.compile(f".{{0,{GAP_CHARS}}}?".join(re.escape(part) for part in cue.split(GAP)))
+
+
+def find_cue(text: str, cue: str) -> Tuple[int, int]:
+    """(start, end) of the first match of one cue in ``text``, or (-1, -1)."""
+    if GAP not in cue:
+        pos = text.find(cue)
+        return (pos, pos + len(cue)) if pos >= 0 else (-1, -1)
+    m = _gapped(cue).search(text)
+    return (m.start(), m.end()) if m else (-1, -1)
+
+
 def first_positions(text: str, cues: Sequence[str]) -> List[Tuple[int, str]]:
     """(position, cue) of every cue found, earliest first; a cue inside a longer found cue is not counted twice."""
     hits = []
     for cue in cues:
-        pos = text.find(cue)
-        if pos >= 0:
-            hits.append((pos, cue))
-    hits.sort(key=lambda h: (h[0], -len(h[1])))
-    kept: List[Tuple[int, str]] = []
-    for pos, cue in hits:
-        if not any(k_pos <= pos and pos + len(cue) <= k_pos + len(k_cue) for k_pos, k_cue in kept):
-            kept.append((pos, cue))
-    return kept
+        start, end = find_cue(text, cue)
+        if start >= 0:
+            hits.append((start, end, cue))
+    hits.sort(key=lambda h: (h[0], h[0] - h[1]))
+    kept: List[Tuple[int, int, str]] = []
+    for start, end, cue in hits:
+        if not any(k_start <= start and end <= k_end for k_start, k_end, _ in kept):
+            kept.append((start, end, cue))
+    return [(start, cue) for start, _end, cue in kept]
 
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

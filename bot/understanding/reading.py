@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.nlu.textnorm import normalize
-from bot.understanding.lexicon import Lexicon, Referral, Situation, concepts_in, first_positions
+from bot.understanding.lexicon import GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, first_positions
 from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex
 
 MAX_RECOMMENDATIONS = 3
@@ -35,7 +35,9 @@ class Reading:
     situations: List[Situation] = field(default_factory=list)  # best first, at most MAX_RECOMMENDATIONS
     concepts: Dict[str, int] = field(default_factory=dict)
     referral: Optional[Referral] = None
+    referral_asked_last: bool = False                         # named after every programme in the message
     wants_human: bool = False
+    asks_if_bot: bool = False
     distress: bool = False
     danger: bool = False
     booking: bool = False
@@ -61,9 +63,13 @@ class Reading:
             return "distress", ({"program": self.programs[0]} if self.programs else {})
         if self.services and self.booking:
             return "book_service", {"service": self.services[0]}
+        if self.booking and not self.programs and self.situations and self.situations[0].kind == "service":
+            # "能派个人来家里扫扫地吗": the service described by what it does, and asked for.
+            return "book_service", {"service": self.situations[0].entry_id}
         if self.services and not (self.programs or self.aspects or self.situations):
             return "book_service", {"service": self.services[0]}
-        if self.referral is not None and not self.recognised:
+        if self.referral is not None and (self.referral_asked_last or not self.recognised):
+            # "俺娘吃着低保，她身份证丢了，补办身份证要去派出所吗": residents say who they are first and ask last.
             return "out_of_scope", {}
         if self.programs or self.service_items:
             entities: Dict[str, Any] = {"program": self.programs[0]} if self.programs else {
@@ -88,11 +94,28 @@ def _sound_index(phrases: Tuple[Phrase, ...]) -> SoundIndex:
     return SoundIndex(p for p in phrases if p[1] in SOUND_ENTITIES)
 
 
-def _places(text: str) -> List[str]:
-    """Place names in the text (jieba's part-of-speech tag ``ns``), for "那成都呢" / "我在西安"."""
+def _places(text: str, known: Sequence[str]) -> List[str]:
+    """Place names in the text, for "那成都呢" / "我在合肥": the editors' list of provinces and cities (longest
+    first), and any other word jieba tags as a place that ends like one (…县, …区): jieba alone tags 东西 a place
+    and misses 合肥."""
     import jieba.posseg
 
-    return [w for w, flag in jieba.posseg.lcut(text) if flag == "ns" and len(w) >= 2]
+    found: List[Tuple[int, str]] = []
+    taken = [False] * len(text)
+    for name in known:
+        start = text.find(name)
+        while start >= 0:
+            if not any(taken[start:start + len(name)]):
+                found.append((start, name))
+                for i in range(start, start + len(name)):
+                    taken[i] = True
+            start = text.find(name, start + 1)
+    pos = 0
+    for word, flag in jieba.posseg.lcut(text):
+        if flag == "ns" and len(word) >= 3 and word.endswith(PLACE_SUFFIXES) and not any(taken[pos:pos + len(word)]):
+            found.append((pos, word))
+        pos += len(word)
+    return [name for _, name in sorted(found)]
 
 
 def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Iterable[Mapping[str, Any]] = (),
@@ -120,18 +143,27 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         named = [n for n in named if not (s_end - s_start > n[1] - n[0] and n[0] >= s_start and n[1] <= s_end
                                           and n[1] > n[0] and n[2] == kind)]
     targets = {"program": r.programs, "service": r.services, "service_item": r.service_items}
+    names_end = 0
     for _start, _end, kind, value in sorted(named) + [m for m in sounded if m[2] in targets]:
+        names_end = max(names_end, _end)
         if value not in targets[kind]:
             targets[kind].append(value)
     r.aspects = _aspects(norm, lexicon, phrases)
     r.wants_human = bool(first_positions(norm, lexicon.human)) or (
         any("a" <= ch <= "z" for ch in norm) and any(m[2] == "human" for m in _cue_sounds(lexicon).find(norm)))
+    # "你是真人吗" asks what Huimin is; "真人呢" / "要真人" asks for one.
+    r.asks_if_bot = bool(first_positions(norm, lexicon.asks_if_bot))
     r.distress = bool(first_positions(norm, lexicon.distress))
     # Danger is now; "家里着火了，啥都没了" is the hardship after it.
     r.danger = bool(first_positions(norm, lexicon.danger)) or (
         bool(first_positions(norm, lexicon.danger_if_now)) and not first_positions(norm, lexicon.aftermath))
     r.follow_up = bool(first_positions(norm, lexicon.follow_up)) and len(norm) <= 12
     r.booking = bool(first_positions(norm, lexicon.booking))
+    if r.booking and r.service_items and not r.services:
+        # "探访关爱帮我登记上": a service of the national list asked for by a name that holds a bookable one's.
+        item_names = [p for p, k, v in phrases if k == "service_item" and v in r.service_items]
+        r.services += list(dict.fromkeys(v for p, k, v in phrases if k == "service" and len(p) >= 2
+                                         and any(p in name for name in item_names)))
     if r.application_no is None:
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)
@@ -145,11 +177,13 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
                 r.situations.insert(0, own)
         del r.situations[MAX_RECOMMENDATIONS:]
     for referral in lexicon.referrals:
-        if first_positions(norm, referral.cues):
+        found = first_positions(norm, referral.cues)
+        if found:
             r.referral = referral
+            r.referral_asked_last = found[-1][0] >= names_end > 0
             break
     names = locality_names or {}
-    for place in _places(norm):
+    for place in _places(norm, lexicon.places):
         loc = names.get(place) or next((lid for name, lid in names.items() if place in name or name in place), None)
         if loc:
             if loc not in r.localities:
@@ -160,11 +194,18 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
 
 
 def _aspects(text: str, lexicon: Lexicon, phrases: Sequence[Phrase] = ()) -> List[str]:
+    """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
+    "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
     hits = []
     for aspect, cues in lexicon.aspect_cues.items():
         found = first_positions(text, cues)
         if found:
             hits.append((found[0][0], aspect))
+    if not hits:
+        for aspect, cues in lexicon.aspect_mentions.items():
+            found = first_positions(text, cues)
+            if found:
+                hits.append((found[0][0], aspect))
     if any("a" <= ch <= "z" for ch in text):
         # Typed in pinyin ("duo shao qian"): the cue words by sound.
         seen = {a for _, a in hits}
@@ -183,7 +224,7 @@ def _cue_sounds(lexicon: Lexicon) -> SoundIndex:
     if hit is None or hit[0] is not lexicon:
         cues = [(cue, "aspect", aspect) for aspect, found in lexicon.aspect_cues.items() for cue in found]
         cues += [(cue, "human", "human") for cue in lexicon.human]
-        index = SoundIndex(c for c in cues if len(c[0]) >= 2)
+        index = SoundIndex(c for c in cues if len(c[0]) >= 2 and GAP not in c[0])
         _cue_index.clear()
         _cue_index[id(lexicon)] = hit = (lexicon, index)
     return hit[1]
@@ -198,7 +239,9 @@ def _fitting(concepts: Mapping[str, int], situations: Sequence[Situation], broad
         met = [c for c in s.when if c in concepts]
         if len(met) == len(s.when):
             scored.append((0, -len(s.when), min(concepts[c] for c in met), order, s))
-        elif met and 2 * len(met) >= len(s.when) and any(c not in broad for c in met):
+        elif met and 2 * len(met) >= len(s.when) and any(c not in broad for c in met) and not (
+                # An old person's service is no answer for a child's parents, nor a child's for a grandparent.
+                any(c in broad for c in s.when if c not in met) and any(c in broad for c in concepts)):
             scored.append((1, -len(met), min(concepts[c] for c in met), order, s))
     scored.sort(key=lambda x: x[:4])
     out: List[Situation] = []

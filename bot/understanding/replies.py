@@ -25,8 +25,9 @@ def _human_button(lex: Lexicon) -> Dict[str, str]:
 
 
 def recommend(kb: KnowledgeBase, lex: Lexicon, situations: Sequence[Situation],
-              service_names: Mapping[str, str]) -> Answer:
-    """One line per fitting programme or service saying why, a button to learn more or book each, and a person."""
+              service_names: Mapping[str, str], offer_person: bool = True) -> Answer:
+    """One line per fitting programme or service saying why, a button to learn more or book each, and a person
+    (unless one is being fetched anyway: ``offer_person`` False)."""
     if not situations:
         return Answer(text=fill(lex, "recommend_none"), buttons=[_human_button(lex)])
     lines = [fill(lex, "recommend_intro")]
@@ -43,8 +44,9 @@ def recommend(kb: KnowledgeBase, lex: Lexicon, situations: Sequence[Situation],
         else:
             continue
         lines.append(fill(lex, "recommend_line", name=name, why=s.why))
-    lines.append(fill(lex, "recommend_outro"))
-    buttons.append(_human_button(lex))
+    if offer_person:
+        lines.append(fill(lex, "recommend_outro"))
+        buttons.append(_human_button(lex))
     return Answer(text="\n".join(lines), buttons=buttons)
 
 

@@ -9,6 +9,8 @@ import), who is logged in everywhere, and a page a role may not open explained i
 tests/artifacts/."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -357,59 +359,113 @@ async def test_every_page_shows_who_is_logged_in_and_a_way_out(stack, chromium_p
             await browser.close()
 
 
-async def test_a_reply_saved_but_not_delivered_stays_on_screen(sqlite_url, chromium_path):
-    """Rasa down while a staff member replies: the warning stays until read (a live refresh does not wipe it),
-    the reply is listed as not sent with 重发, and resending once Rasa is back delivers it. An in-process console
-    with the stand-in for Rasa's API (tests/fakes/rasa_api.py), since the shared stack's Rasa cannot be stopped."""
+@contextlib.asynccontextmanager
+async def _console_in_process(db_url: str):
+    """A console of its own on a free port, with the stand-in for Rasa's API (tests/fakes/rasa_api.py): for what
+    the shared stack cannot do (stop its Rasa). Yields (console URL, the fake Rasa)."""
     from aiohttp.test_utils import TestServer
-    from playwright.async_api import async_playwright
 
     from bot.console.app import create_app
     from bot.settings import Settings
     from tests.fakes.rasa_api import FakeRasa
-    from tests.test_console_api import open_ticket
 
     fake = FakeRasa()
     rasa_server = TestServer(fake.app())
     await rasa_server.start_server()
     fake.url = str(rasa_server.make_url("")).rstrip("/")
-    await ensure_staff_user(sqlite_url, "page_wang", PASSWORD)
-    app = create_app(Settings(database_url=sqlite_url, rasa_url=fake.url, rasa_token=fake.token,
+    app = create_app(Settings(database_url=db_url, rasa_url=fake.url, rasa_token=fake.token,
                               secret_key="test-secret"), watch_interval=0)
     console = TestServer(app)
     await console.start_server()
-    console_url = str(console.make_url("")).rstrip("/")
-    ticket = await open_ticket(sqlite_url, fake, cid="resident-down")
     try:
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-            context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
-                                                timezone_id="Asia/Shanghai")
-            page = await context.new_page()
-            try:
-                await login(page, console_url, "page_wang")
-                await page.locator(f"#tickets li[data-ticket='{ticket['id']}'] button").click()
-                await page.click("#claim")
-                await page.wait_for_selector("#send:enabled")
-                fake.down = True
-                await page.fill("#reply-text", "请稍等，我查一下。")
-                await page.click("#send")
-                warning = page.locator(".notice.warning")
-                await warning.wait_for()
-                failed = page.locator("#staff-messages li.failed", has_text="请稍等，我查一下。")
-                await failed.wait_for()
-                await page.evaluate("document.getElementById('tab-mine').click()")  # the queue is re-read
-                await page.wait_for_timeout(2500)
-                assert await warning.is_visible() and "没" in await warning.inner_text()
-                await page.screenshot(path=str(ARTIFACTS / "console_reply_not_delivered.png"))
-                fake.down = False
-                await failed.get_by_role("button", name="重发").click()
-                await failed.wait_for(state="detached")
-                assert fake.delivered[-1]["text"] == "请稍等，我查一下。"
-                await warning.get_by_role("button", name="知道了").click()
-                assert await page.locator(".notice.warning").count() == 0
-            finally:
-                await browser.close()
+        yield str(console.make_url("")).rstrip("/"), fake
     finally:
         await console.close()
         await rasa_server.close()
+
+
+@contextlib.asynccontextmanager
+async def _staff_page(chromium_path: str):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                            timezone_id="Asia/Shanghai")
+        try:
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def test_a_reply_saved_but_not_delivered_stays_on_screen(sqlite_url, chromium_path):
+    """Rasa down while a staff member replies: the warning stays until read (a live refresh does not wipe it),
+    the reply is listed as not sent with 重发, and resending once Rasa is back delivers it. An in-process console,
+    since the shared stack's Rasa cannot be stopped."""
+    from tests.test_console_api import open_ticket
+
+    await ensure_staff_user(sqlite_url, "page_wang", PASSWORD)
+    async with _console_in_process(sqlite_url) as (console_url, fake), _staff_page(chromium_path) as page:
+        ticket = await open_ticket(sqlite_url, fake, cid="resident-down")
+        await login(page, console_url, "page_wang")
+        await page.locator(f"#tickets li[data-ticket='{ticket['id']}'] button").click()
+        await page.click("#claim")
+        await page.wait_for_selector("#send:enabled")
+        fake.down = True
+        await page.fill("#reply-text", "请稍等，我查一下。")
+        await page.click("#send")
+        warning = page.locator(".notice.warning")
+        await warning.wait_for()
+        failed = page.locator("#staff-messages li.failed", has_text="请稍等，我查一下。")
+        await failed.wait_for()
+        await page.evaluate("document.getElementById('tab-mine').click()")  # the queue is re-read
+        await page.wait_for_timeout(2500)
+        assert await warning.is_visible() and "没" in await warning.inner_text()
+        await page.screenshot(path=str(ARTIFACTS / "console_reply_not_delivered.png"))
+        fake.down = False
+        await failed.get_by_role("button", name="重发").click()
+        await failed.wait_for(state="detached")
+        assert fake.delivered[-1]["text"] == "请稍等，我查一下。"
+        await warning.get_by_role("button", name="知道了").click()
+        assert await page.locator(".notice.warning").count() == 0
+
+
+async def test_a_verified_application_names_the_resident_and_reads_in_words(sqlite_url, chromium_path):
+    """A conversation in which the resident verified an application: the card and the conversation name the
+    applicant (masked as imported), and the record reads 低保 · 公示中, not dibao · public_notice — even when the
+    ticket is opened before the page has its labels."""
+    from bot.applications.importer import import_csv
+    from bot.applications.models import VerificationAttempt
+    from bot.db import session_scope
+    from bot.privacy import keyed_hash
+    from tests.test_console_api import open_ticket
+
+    await ensure_staff_user(sqlite_url, "page_wang", PASSWORD)
+    await import_csv(("application_no,program,applicant_name,id_number,phone,status,submitted_at,updated_at,note\n"
+                      f"GZ2026990004,低保,张建国,{ID_A},13912340004,公示中,2026-10-20,2026-11-02 09:30,\n").encode(),
+                     url=sqlite_url)
+    async with session_scope(sqlite_url) as s:
+        s.add(VerificationAttempt(application_no="GZ2026990004", factor="phone", outcome="ok",
+                                  conversation_hash=keyed_hash("resident-verified", "verification.audit"),
+                                  created_at=dt.datetime.utcnow()))
+    async with _console_in_process(sqlite_url) as (console_url, fake), _staff_page(chromium_path) as page:
+        ticket = await open_ticket(sqlite_url, fake, cid="resident-verified")
+        slow = asyncio.Event()
+
+        async def labels_late(route):  # the labels arrive after the ticket is open
+            await slow.wait()
+            await route.continue_()
+        await page.route("**/api/labels", labels_late)
+        await login(page, console_url, "page_wang")
+        card = page.locator(f"#tickets li[data-ticket='{ticket['id']}']")
+        await card.wait_for()
+        assert "申请人 张*国" in await card.inner_text() and "张建国" not in await card.inner_text()
+        await card.locator("button").click()
+        records = page.locator("#conv-records")
+        await records.locator(":text('GZ2026990004')").wait_for()
+        slow.set()
+        await page.wait_for_selector("#conv-records :text('公示中')")
+        text = await records.inner_text()
+        assert "低保" in text and "dibao" not in text and "public_notice" not in text
+        assert "申请人 张*国" in await page.inner_text("#conv-meta")
+        await page.screenshot(path=str(ARTIFACTS / "console_records_in_words.png"))

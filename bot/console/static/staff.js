@@ -387,7 +387,8 @@
     me = await HuiminApi.header();
     if (!me) { return; }
     setupNotify();
-    HuiminApi.labels().then(function (l) { labels = l; });  // only records use them: the queue does not wait
+    // Only a ticket's records use the labels: the queue does not wait, and an open ticket is drawn again in words.
+    HuiminApi.labels().then(function (l) { labels = l; if (current) { openTicket(current); } });
     try {
       var staff = await HuiminApi.get("/api/staff");
       var sel = $("transfer-to");

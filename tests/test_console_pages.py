@@ -400,8 +400,8 @@ async def _staff_page(chromium_path: str):
 
 async def test_a_reply_saved_but_not_delivered_stays_on_screen(sqlite_url, chromium_path):
     """Rasa down while a staff member replies: the warning stays until read (a live refresh does not wipe it),
-    the reply is listed as not sent with 重发, and resending once Rasa is back delivers it. An in-process console,
-    since the shared stack's Rasa cannot be stopped."""
+    the reply is listed as not sent with 重发, and resending once Rasa is back delivers it. Then hand back alone
+    and close, from the keyboard. An in-process console, since the shared stack's Rasa cannot be stopped."""
     from tests.test_console_api import open_ticket
 
     await ensure_staff_user(sqlite_url, "page_wang", PASSWORD)
@@ -428,6 +428,17 @@ async def test_a_reply_saved_but_not_delivered_stays_on_screen(sqlite_url, chrom
         assert fake.delivered[-1]["text"] == "请稍等，我查一下。"
         await warning.get_by_role("button", name="知道了").click()
         assert await page.locator(".notice.warning").count() == 0
+
+        # Handing back alone, from the keyboard: Enter on 交还惠民助手, then the outcome field has the focus.
+        await page.locator("#handback").focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("() => document.activeElement.id === 'outcome'")
+        assert [e["action"] for e in fake.executed] == ["action_handback"]
+        assert await page.is_disabled("#handback") and await page.inner_text("#close") == "结束工单"
+        await page.keyboard.type("已说明")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("#conv-title:has-text('已结束')")
+        assert [e["action"] for e in fake.executed] == ["action_handback"]  # not handed back twice
 
 
 async def test_a_verified_application_names_the_resident_and_reads_in_words(sqlite_url, chromium_path):

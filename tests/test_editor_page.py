@@ -95,3 +95,46 @@ async def test_editor_changes_an_answer_in_the_browser(console, chromium_path):
             assert errors == []
         finally:
             await browser.close()
+
+
+async def test_editor_adds_a_situation_by_ticking_concepts(console, chromium_path):
+    """A programme without situations has the field; a new situation's reason is typed and its concepts ticked
+    from the word list (with a few of their words), then saved into the entry's file."""
+    from playwright.async_api import async_playwright
+
+    from bot.understanding.lexicon import load_lexicon
+
+    url, kdir, _ = console
+    why = "收入刚过低保线、日子还是紧的，可以问问低保边缘家庭（页面测试）。"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        page = await browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.set_default_timeout(60000)
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            await page.goto(url + "/editor")
+            await page.wait_for_url("**/login**")
+            await page.fill("#username", "page_zhao")
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-button")
+            await page.wait_for_url("**/editor")
+            await page.click("#entry-list button[data-entry='program:dibao_edge']")
+            situations = page.locator("fieldset[data-path='situations']")
+            await situations.wait_for()
+            assert "情形" in await situations.locator("legend").text_content()
+            await situations.locator("button:has-text('添加一项')").click()
+            await page.fill("#f-situations-0-why", why)
+            picker = page.locator("#f-situations-0-when")
+            label = await picker.locator("label[for='f-situations-0-when-no_income']").text_content()
+            assert label.startswith("no_income（") and "收入" in label  # the concept's own words, to know it by
+            await picker.locator("input[value=no_income]").check()
+            await page.screenshot(path=str(ARTIFACTS / "editor_situation.png"), full_page=True)
+            await page.click("#save")
+            await page.wait_for_selector("#messages:has-text('已保存')")
+            text = (kdir / "programs" / "dibao_edge.yml").read_text(encoding="utf-8")
+            assert why in text
+            assert ("dibao_edge", ("no_income",)) in {(s.entry_id, s.when) for s in load_lexicon(kdir).situations}
+            assert errors == []
+        finally:
+            await browser.close()

@@ -65,8 +65,9 @@ def broken_project(tmp_path) -> Path:
 
 @contextlib.asynccontextmanager
 async def editor_console(stack, db_url: str, project: Path, tmp_path: Path, monkeypatch):
-    """A console in this process on the stack's Rasa server and knowledge, training ``project`` into the test's
-    own folder; yields ``call(method, path, body=None, expect=200)`` of a logged-in editor."""
+    """A console in this process on the stack's Rasa server, knowledge and tracker store, training ``project`` into
+    the test's own folder; yields ``call(method, path, body=None, expect=200)`` of a logged-in editor (its
+    ``client``, the aiohttp test client, carries the editor's cookies)."""
     monkeypatch.setenv("HUIMIN_TRAINING_ROOT", str(project))
     monkeypatch.setenv("HUIMIN_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("HUIMIN_TRAINING_WORKSPACE", str(tmp_path / "training"))
@@ -88,6 +89,7 @@ async def editor_console(stack, db_url: str, project: Path, tmp_path: Path, monk
             data = await resp.json()
             assert resp.status == expect, (resp.status, data)
             return data
+        call.client = client
         yield call
     finally:
         await client.close()

@@ -254,3 +254,34 @@ async def test_publishing_safety_review_reset_two_person_review_and_fixed_id(svc
     assert [e["same_name"] for e in svc.list_entries(q="dibao_twin")] == [True]
     labels = [f["label"] for f in entry["fields"]]
     assert "别名" in labels and not any("一行一个" in label for label in labels)
+
+
+async def test_situations_are_a_form_field_checked_like_kb_check_on_save(svc, kdir):
+    """Every programme's form has its situations (a reason residents read, the concepts that must all be in their
+    message) — also a programme without any yet; a save with an unknown concept or no reason is refused with the
+    problem on that field (the understanding checker sees the unsaved text), a good one is saved and read live."""
+    from bot.knowledge.loader import load_knowledge
+    from bot.understanding.context import reading_for
+
+    entry = svc.get_entry("program", "dibao_edge")
+    assert "situations" not in entry["data"]
+    [field] = [f for f in entry["fields"] if f["path"] == ["situations"]]
+    assert field["type"] == "records" and [c["key"] for c in field["columns"]] == ["why", "when"]
+    assert field["columns"][1]["choices"] == "concepts" and "（" not in field["label"].split("（", 1)[1]
+    data = entry["data"]
+    for bad, message in (({"why": "测试", "when": ["no_such_concept"]}, "no_such_concept"),
+                         ({"why": "", "when": ["no_income"]}, "why")):
+        data["situations"] = [bad]
+        with pytest.raises(Invalid) as exc:
+            await svc.save("program", "dibao_edge", data, entry["version"], "zhao")
+        problems = exc.value.extra["problems"]
+        assert any(message in p["message"] and (p["field"] or "").startswith("situations") for p in problems), problems
+        assert message in str(svc.preview("program", "dibao_edge", data)["problems"])
+    asked = "家里就我一个人上班，最近又失业没收入了，低保边缘能管吗"
+    before = {s.entry_id for s in reading_for(load_knowledge(kdir), asked).situations}
+    data["situations"] = [{"why": "收入刚刚高过低保标准、日子还是难的，可以问问低保边缘家庭。", "when": ["no_income"]}]
+    result = await svc.save("program", "dibao_edge", data, entry["version"], "zhao")
+    assert result.needs_retraining is False and result.review_reset == []  # not answer text, not training data
+    assert "dibao_edge" not in before
+    assert "dibao_edge" in {s.entry_id for s in reading_for(load_knowledge(kdir), asked).situations}
+    assert kb.check(kdir) == []

@@ -163,7 +163,7 @@ def test_retention_removes_old_insights(db_url):
 
 def test_group_actions_out_of_scope_file_examples_and_situations(db_url, tmp_path):
     """Out of scope goes to Huimin's own training file (created on first use, parseable by Rasa); examples go
-    through the editor (history); masked texts are never training data; situations wait for the schema."""
+    through the editor (history); masked texts are never training data; a situation is a reason and concepts."""
     import shutil
     from pathlib import Path
 
@@ -212,11 +212,34 @@ def test_group_actions_out_of_scope_file_examples_and_situations(db_url, tmp_pat
         history = await editor.history("program", "dibao")
         assert history[0]["user"] == "编辑乙" and history[0]["needs_retraining"] is True
         assert set(texts[:2]) <= set(editor.get_entry("program", "dibao")["data"]["example_questions"]["eligibility"])
-        if not actions.situations_supported():
-            with pytest.raises(InsightsError) as exc:
-                await actions.act(insights, editor, training_root, gid,
-                                  {"action": "situation", "entry": "program:dibao", "texts": texts[:1]}, "编辑乙")
-            assert exc.value.status == 409
+        # A situation: the editor writes the reason and picks the concepts; saved through the editor, checked
+        # like kb check, and the second reading recommends the entry at once (no retraining).
+        from bot.knowledge.loader import load_knowledge
+        from bot.understanding.context import reading_for
+        asked = "家里老房子塌了一半，外星人能帮忙吗"
+        async with session_scope(db_url) as s:
+            s.add(Message(event_id=200, at=now, week="2026-W49", channel="web", text=asked, outcome="fallback",
+                          unhelpful=False, group_id=gid))
+        assert "meal" not in {s.entry_id for s in reading_for(load_knowledge(kdir), asked).situations}
+        assert actions.concepts_found(kdir, [asked, texts[0]]).get("disaster") == 1
+        bad = {"action": "situation", "entry": "service:meal", "texts": [asked]}
+        for wrong in ({"why": "", "when": ["disaster"]}, {"why": "理由", "when": []},
+                      {"why": "理由", "when": ["no_such_concept"]}):
+            with pytest.raises(InsightsError):
+                await actions.act(insights, editor, training_root, gid, {**bad, **wrong}, "编辑乙")
+        sit = await actions.act(insights, editor, training_root, gid,
+                                {**bad, "why": "家里遭了灾、做饭成问题的，可以先订老年助餐。", "when": ["disaster"]},
+                                "编辑乙")
+        detail = sit["action_detail"]
+        assert sit["action"] == "situation" and detail["fits"] == [asked] and detail["needs_retraining"] is False
+        assert detail["situation"] == {"why": "家里遭了灾、做饭成问题的，可以先订老年助餐。", "when": ["disaster"]}
+        assert (await editor.history("service", "meal"))[0]["user"] == "编辑乙"
+        saved = editor.get_entry("service", "meal")["data"]["situations"]
+        assert saved[-1] == detail["situation"] and len(saved) > 1  # appended to the entry's own situations
+        assert "meal" in {s.entry_id for s in reading_for(load_knowledge(kdir), asked).situations}
+        with pytest.raises(InsightsError):  # only programmes and bookable services have situations
+            await actions.act(insights, editor, training_root, gid,
+                              {**bad, "entry": "site:dayanggou", "why": "理由", "when": ["disaster"]}, "编辑乙")
 
     asyncio.run(go())
     path = training_root / "data" / "nlu" / "out_of_scope_editor.yml"
@@ -224,3 +247,37 @@ def test_group_actions_out_of_scope_file_examples_and_situations(db_url, tmp_pat
     assert sorted(e.get("text") for e in data.intent_examples) == sorted(texts[:2])
     assert {e.get("intent") for e in data.intent_examples} == {"out_of_scope"}
     assert list(path.parent.iterdir()) == [path]  # no lock or temp file left among the training data
+
+
+def test_a_message_the_second_reading_understood_is_neither_a_miss_nor_counted_twice():
+    """The fallback ladder reads a message again before admitting a miss (actions/core.py): re-read as another
+    intent (a second user event with the same text) or answered in place (the miss counter set to 0). Either way
+    the resident got an answer: one answered message, not a fallback, and not two messages."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered, UserUtteranceReverted
+
+    from bot.insights.tracker import ANSWERED, FALLBACK, Event, turns
+
+    def events(sender, raw):
+        out = []
+        for i, e in enumerate(raw):
+            d = e.as_dict()
+            out.append(Event(i + 1, sender, d["event"], d.get("name") if d["event"] == "action" else None, d))
+        return out
+
+    at = time.time()
+    reread_parse = {"intent": {"name": "ask_materials", "confidence": 1.0}, "entities": [], "second_reading": True}
+    reread = events("a", [
+        _user("低保那个东西要准备啥", "nlu_fallback", 0.2, at=at), ActionExecuted("action_default_fallback"),
+        UserUtteranceReverted(), ActionExecuted("action_listen"),
+        UserUttered("低保那个东西要准备啥", parse_data=reread_parse), ActionExecuted("action_answer_knowledge"),
+        BotUttered("申请低保要带：身份证……"), SlotSet("program", "dibao"), SlotSet("aspect", "materials")])
+    in_place = events("b", [
+        _user("老伴走了一个人住", "nlu_fallback", 0.2, at=at), ActionExecuted("action_default_fallback"),
+        BotUttered("您说的情况，可以看看：……"), SlotSet("fallback_count", 0.0)])
+    miss = events("c", [
+        _user("火星上能种土豆吗", "nlu_fallback", 0.2, at=at), ActionExecuted("action_default_fallback"),
+        BotUttered("抱歉，我没听懂。"), UserUtteranceReverted(), SlotSet("fallback_count", 1.0)])
+    [t1], [t2], [t3] = list(turns(reread)), list(turns(in_place)), list(turns(miss))
+    assert (t1.outcome(), t1.intent[0], t1.user.id) == (ANSWERED, "ask_materials", 1)
+    assert t1.answer_event() is not None
+    assert (t2.outcome(), t3.outcome()) == (ANSWERED, FALLBACK)

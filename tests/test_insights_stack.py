@@ -143,9 +143,14 @@ async def _browser_page(stack, editor, chromium_path, group_id, answered, total,
             await row.locator("button").click()
             form = page.locator("tr.act-row form")
             await form.wait_for()
-            # Masked messages cannot be picked as training data; situations stay hidden until the schema has them.
-            assert (await form.locator("input[type=checkbox][disabled]").count() > 0) == has_masked
-            assert await form.locator("option[value=situation]").count() == 0  # no situations field yet
+            # Masked messages cannot be picked as training data.
+            assert (await form.locator(".texts input[type=checkbox][disabled]").count() > 0) == has_masked
+            # A situation: a reason and the concepts to tick (knowledge/understanding.yml), for a programme or a
+            # bookable service.
+            await form.locator("select[name=action]").select_option("situation")
+            assert await form.locator("input[name=why]").is_visible()
+            assert await form.locator("fieldset.when input[type=checkbox][value=no_income]").count() == 1
+            assert await form.locator("select[name=entry] option[value='service:meal']").count() == 1
             await page.screenshot(path=str(ARTIFACTS / "insights_action.png"), full_page=True)
             assert errors == []
         finally:

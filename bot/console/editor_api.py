@@ -18,6 +18,7 @@ from bot.editor import retraining
 from bot.editor.entry_files import KINDS
 from bot.editor.service import EditorError, EditorService
 from bot.editor.training import Trainer, TrainingBusy, TrainingConfig
+from bot.understanding.lexicon import concept_choices
 
 MAX_BODY = 1024 * 1024
 
@@ -104,7 +105,14 @@ async def editor_list(request: web.Request) -> web.Response:
 async def editor_get(request: web.Request) -> web.Response:
     """One entry as a form model (fields, data, version) and as raw YAML"""
     entry = await _blocking(request, _service(request).get_entry, _kind(request), request.match_info["entry_id"])
-    return web.json_response(entry)
+    return web.json_response(await _with_concepts(request, entry))
+
+
+async def _with_concepts(request: web.Request, model: dict) -> dict:
+    """A form with situations offers the concepts of ``knowledge/understanding.yml`` for their ``when``."""
+    if any(f.get("path") == ["situations"] for f in model.get("fields") or ()):
+        model["concepts"] = await _blocking(request, concept_choices, _service(request).knowledge_dir)
+    return model
 
 
 @require_role("editor")
@@ -112,7 +120,7 @@ async def editor_template(request: web.Request) -> web.Response:
     """A new entry's form from its kind's template (nothing is written until it is created)"""
     model = await _blocking(request, _service(request).new_entry, _kind(request),
                             request.query.get("id", ""), request.query.get("name", ""))
-    return web.json_response(model)
+    return web.json_response(await _with_concepts(request, model))
 
 
 @require_role("editor")

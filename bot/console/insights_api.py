@@ -19,9 +19,10 @@ from bot.editor.retraining import served_model
 from bot.editor.service import EditorError
 from bot.editor.training import TrainingConfig
 from bot.rasa.http_api import RasaUnavailable
-from bot.insights import actions, feedback
+from bot.insights import actions, feedback, second_reading
 from bot.insights.service import Insights, InsightsError, for_app
 from bot.retention.policies import CONVERSATION_DAYS_ENV, CONVERSATION_DEFAULT_DAYS, Policy
+from bot.understanding.lexicon import concept_choices
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ async def _replay(app: web.Application, group_ids=None) -> dict:
     if not ids:
         return {"model": model, "groups": []}
     try:
-        results = await insights.replay(app["rasa"].parse, model, ids)
+        results = await insights.replay(app["rasa"].parse, model, ids,
+                                        second_reading.understood(app["editor"].knowledge_dir))
     except RasaUnavailable as exc:
         raise ApiError(503, "rasa_unavailable", f"重放没有完成：{exc}")
     return {"model": model, "groups": results}
@@ -71,7 +73,6 @@ async def overview(request: web.Request) -> web.Response:
             await _replay(request.app)
     data = await insights.overview()
     data.update(weeks_available=await insights.weeks(), retention_days=_retention_days(),
-                situations_supported=actions.situations_supported(),
                 served_model=await served_model(request.app["settings"]))
     return web.json_response(data)
 
@@ -89,9 +90,16 @@ async def groups(request: web.Request) -> web.Response:
 
 @require_role("editor")
 async def group(request: web.Request) -> web.Response:
-    """One group with every distinct message (masked as stored)"""
+    """One group with every distinct message (masked as stored), and the concepts of knowledge/understanding.yml
+    (for a situation's ``when``) with how many of the messages mention each"""
     gid = int_param(request.match_info["group_id"], "group_id")
-    return web.json_response(await _call(_insights(request).group(gid)))
+    data = await _call(_insights(request).group(gid))
+    kdir = request.app["editor"].knowledge_dir
+    loop = asyncio.get_running_loop()
+    found = await loop.run_in_executor(None, actions.concepts_found, kdir, data["texts"])
+    choices = await loop.run_in_executor(None, concept_choices, kdir)
+    data["concepts"] = [{**c, "found": found.get(c["id"], 0)} for c in choices]
+    return web.json_response(data)
 
 
 @require_role("editor")
@@ -167,7 +175,9 @@ async def _stop_timer(app: web.Application) -> None:
 OPENAPI_BODIES = {
     "POST /api/insights/groups/{group_id}/action": {
         "action": "examples|alias|situation|out_of_scope|task",
-        "entry": "string: e.g. program:dibao (examples, alias, situation)",
+        "entry": "string: e.g. program:dibao (examples, alias, situation; situation also service:meal)",
+        "why": "string: the reason residents read (situation)",
+        "when": "array of concept ids of knowledge/understanding.yml, all needed (situation)",
         "aspect": "string: the aspect whose example questions get the texts (examples)",
         "texts": "array of strings: messages of the group (examples, situation, out_of_scope)",
         "alias": "string (alias)", "title": "string (task)", "note": "string (task)"},

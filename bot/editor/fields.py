@@ -19,7 +19,14 @@ LABELS: Dict[str, str] = {
     "apply": "在哪儿办、怎么办", "duration": "要多久", "handler": "谁来办", "overview": "概述类问题",
     "target": "对象", "content": "内容", "category": "类别", "program": "对应项目", "note": "备注",
     "address": "地址", "phone": "电话", "hours": "开放时间", "city": "城市", "district": "区县",
+    "situations": "情形（居民说到这些情况、没说项目名时，推荐这一项）", "why": "为什么可能适合（给居民看的一句话）",
+    "when": "提到哪些情况（都提到了才推荐）",
 }
+
+# A situation is a reason residents read and the concepts (``knowledge/understanding.yml``) that must all be in
+# their message; the page offers the concepts as choices (``choices: concepts``), never free text.
+SITUATION_COLUMNS = [{"key": "why", "label": LABELS["why"], "type": "line"},
+                     {"key": "when", "label": LABELS["when"], "type": "list", "choices": "concepts"}]
 
 # Keys the form does not edit directly (review has its own button; ids are fixed once created).
 READ_ONLY = {"review"}
@@ -53,6 +60,7 @@ def build_fields(data: Dict[str, Any], aspects: Sequence[Tuple[str, str]] = (), 
         data.setdefault("example_questions", {})
         data.setdefault("aliases", [])
         data.setdefault("sources", [])
+        data.setdefault("situations", [])
     labels = dict(LABELS)
     labels.update(dict(aspects))
     for key, value in data.items():
@@ -68,6 +76,10 @@ def build_fields(data: Dict[str, Any], aspects: Sequence[Tuple[str, str]] = (), 
             fields.append({"path": ["example_questions"], "label": labels["example_questions"], "type": "group",
                            "children": [{"path": ["example_questions", a], "label": labels.get(a, a), "type": "list"}
                                         for a in names]})
+            continue
+        if key == "situations":
+            fields.append({"path": ["situations"], "label": labels["situations"], "type": "records",
+                           "columns": [dict(c) for c in SITUATION_COLUMNS]})
             continue
         f = _field([key], value, labels)
         if key == "id":

@@ -117,7 +117,7 @@ def evaluate(knowledge_dir: Path, relpath: Optional[str] = None, text: Optional[
     if is_knowledge_file(relpath):
         ev = _evaluate_dir(root, {root / relpath: text}, extras_baseline is None, with_export)
         if extras_baseline is not None:
-            ev.problems.extend(extras_baseline)
+            ev.problems.extend(_with_file_checked(root, relpath, text, extras_baseline))
         return ev
     with candidate_dir(root, {relpath: text}) as cand:
         ev = _evaluate_dir(cand, None, True, with_export)
@@ -125,6 +125,17 @@ def evaluate(knowledge_dir: Path, relpath: Optional[str] = None, text: Optional[
             if p.file and p.file.startswith(str(cand)):
                 p.file = Path(p.file).relative_to(cand).as_posix()
     return ev
+
+
+def _with_file_checked(root: Path, relpath: str, text: Optional[str],
+                       baseline: List[EditorProblem]) -> List[EditorProblem]:
+    """The extra checkers' problems of the saved directory, with those about ``relpath`` replaced by what the
+    checkers that read that file (a programme's situations) say about its unsaved ``text``."""
+    from bot.knowledge.check import file_problems
+
+    saved = {(p.file, p.message) for p in _problems(root, file_problems(root, relpath, None))}
+    return [p for p in baseline if (p.file, p.message) not in saved] + _problems(
+        root, file_problems(root, relpath, text))
 
 
 def extra_problems(knowledge_dir: Path) -> List[EditorProblem]:

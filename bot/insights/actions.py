@@ -1,12 +1,16 @@
 """Acting on a group of messages: teach Huimin through the editor's own save path (history, validation and
 locking apply), mark the group out of scope (Huimin's own training file for that), or file a task.
 
+A situation (``situations`` of a programme or bookable service: a reason residents read and the concepts of
+``knowledge/understanding.yml`` that must all be in a message) works without retraining: the second reading
+(``bot.understanding``) reads the files live. The editor picks the concepts; the page suggests those found in
+the group's messages, and the answer says which of the messages the new situation fits.
+
 Masked text (``138****8001``) is never added to training data: a masked number teaches nothing and reads
 badly as an example.
 """
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import os
 import tempfile
@@ -15,17 +19,38 @@ from typing import Any, Dict, List
 
 from bot.editor.service import EditorService
 from bot.insights.service import Insights, InsightsError
+from bot.nlu.textnorm import normalize
+from bot.understanding.lexicon import concepts_in, load_lexicon
 
 OUT_OF_SCOPE_FILE = Path("data") / "nlu" / "out_of_scope_editor.yml"
 HEADER = ("# Written by the editor's insights page (/editor/insights): residents' questions an editor marked as\n"
           "# out of Huimin's scope. Edit it there or here; the next training run uses it.\n")
 
 
-def situations_supported() -> bool:
-    """Situations are a programme field only once the knowledge schema has them."""
-    from bot.knowledge.loader import Program
+SITUATION_KINDS = ("program", "service")
 
-    return any(f.name == "situations" for f in dataclasses.fields(Program))
+
+def concepts_found(knowledge_dir: Path, texts: List[str]) -> Dict[str, int]:
+    """Concept id → how many of ``texts`` mention it (the second reading's own matching)."""
+    lex = load_lexicon(Path(knowledge_dir))
+    found: Dict[str, int] = {}
+    for t in texts:
+        for cid in concepts_in(normalize(t).lower(), lex):
+            found[cid] = found.get(cid, 0) + 1
+    return found
+
+
+def _situation(body: Dict[str, Any], knowledge_dir: Path) -> Dict[str, Any]:
+    why, when = body.get("why"), body.get("when")
+    if not isinstance(why, str) or not why.strip() or "*" in why or len(why.strip()) > 200:
+        raise InsightsError("请写一句给居民看的理由（200 字以内）：为什么这一项可能适合他")
+    lex = load_lexicon(Path(knowledge_dir))
+    if not isinstance(when, list) or not when or not all(isinstance(c, str) for c in when):
+        raise InsightsError("请选至少一个情况（居民的话里都提到了，才推荐这一项）")
+    unknown = [c for c in when if c not in lex.concepts and c not in lex.ages]
+    if unknown:
+        raise InsightsError(f"词表里没有这些情况：{'、'.join(unknown)}")
+    return {"why": " ".join(why.split()), "when": list(dict.fromkeys(when))}
 
 
 def _clean(texts: Any, allowed: List[str]) -> List[str]:
@@ -98,15 +123,21 @@ async def act(insights: Insights, editor: EditorService, training_root: Path, gr
             return _append(data.setdefault("aliases", []), [alias])
         detail = await _edit_entry(editor, body.get("entry"), user, change)
     elif action == "situation":
-        if not situations_supported():
-            raise InsightsError("知识库还没有“情形”这一栏，暂时不能添加", 409, "unsupported")
         texts = _clean(body.get("texts"), allowed)
+        situation = _situation(body, editor.knowledge_dir)
 
         def change(data, model):
-            if model["kind"] != "program":
-                raise InsightsError("情形只能加在项目上")
-            return _append(data.setdefault("situations", []), texts)
+            if model["kind"] not in SITUATION_KINDS:
+                raise InsightsError("情形只能加在项目或可预约服务上")
+            current = data.get("situations") or []
+            if situation in current:
+                return []
+            data["situations"] = current + [situation]
+            return [situation]
         detail = await _edit_entry(editor, body.get("entry"), user, change)
+        # Which of the chosen messages now name every concept of it (and get this entry recommended).
+        fits = [t for t in texts if set(situation["when"]) <= set(concepts_found(editor.knowledge_dir, [t]))]
+        detail.update(situation=situation, texts=texts, fits=fits)
     elif action == "out_of_scope":
         texts = _clean(body.get("texts"), allowed)
         detail = {"file": str(OUT_OF_SCOPE_FILE), "added": add_out_of_scope(training_root, texts)}

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections import Counter, defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -267,9 +267,12 @@ class Insights:
 
     # --- replay -------------------------------------------------------------------------------------------
 
-    async def replay(self, parse, model: Optional[str], group_ids: Optional[Sequence[int]] = None) -> List[dict]:
+    async def replay(self, parse, model: Optional[str], group_ids: Optional[Sequence[int]] = None,
+                     second_reading: Optional[Callable[[str, dict], bool]] = None) -> List[dict]:
         """Send the stored messages of acted-on groups through ``parse(text) -> dict`` (Rasa ``/model/parse``)
-        and record how many the served ``model`` now understands (any intent but the fallback)."""
+        and record how many are understood now: by the served ``model`` (any intent but the fallback), or — for
+        one it sends to the fallback — by ``second_reading(text, parsed)``, as the fallback ladder reads it
+        again before admitting a miss (a situation added from this page counts at once, without retraining)."""
         async with session_scope(self.db_url) as s:
             q = sa.select(Group).where(Group.action.in_(REPLAYED_ACTIONS))
             if group_ids:
@@ -279,6 +282,7 @@ class Insights:
                                             .order_by(Message.id))).scalars().all() for g in groups}
         results = []
         seen: Dict[str, dict] = {}  # forty residents asking the same words need one parse
+        reread: Dict[str, bool] = {}
         for g in groups:
             answered = 0
             details = []
@@ -287,9 +291,14 @@ class Insights:
                     seen[text] = await parse(text)
                 parsed = seen[text]
                 intent = ((parsed or {}).get("intent") or {}).get("name")
-                ok = bool(intent) and intent not in FALLBACK_INTENTS
-                answered += ok
-                details.append({"text": text, "intent": intent, "answered": ok})
+                how = "model" if intent and intent not in FALLBACK_INTENTS else None
+                if how is None and second_reading is not None:
+                    if text not in reread:
+                        reread[text] = await asyncio.get_running_loop().run_in_executor(
+                            None, second_reading, text, parsed or {})
+                    how = "second_reading" if reread[text] else None
+                answered += how is not None
+                details.append({"text": text, "intent": intent, "answered": how is not None, "by": how})
             async with session_scope(self.db_url) as s:
                 row = await s.get(Group, g.id)
                 row.replay_model, row.replay_at = model, _now()

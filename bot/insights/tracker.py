@@ -24,6 +24,11 @@ FALLBACK_ACTIONS = frozenset({"action_default_fallback"})
 HANDOVER_ACTIONS = frozenset({"action_handoff"})
 # Actions whose bot message is a knowledge answer residents can rate.
 ANSWER_ACTIONS = frozenset({"action_answer_knowledge", "action_answer_service_list"})
+# The fallback ladder reads a message again before admitting a miss (actions/core.py): a message it understood
+# is either re-logged with this mark in its parse data (actions/rereading.py) or answered in place, and the
+# ladder's miss counter is then set to 0; a real miss sets it to 1 or more.
+REREAD_MARK = "second_reading"
+MISS_COUNTER = "fallback_count"
 
 
 @dataclass
@@ -35,11 +40,17 @@ class Event:
     data: Dict[str, Any]
 
 
+def is_reread(e: Event) -> bool:
+    return e.type_name == "user" and bool((e.data.get("parse_data") or {}).get(REREAD_MARK))
+
+
 @dataclass
 class Turn:
-    """A resident message and the events that followed it before the next one."""
+    """A resident message and the events that followed it before the next one (a second reading of the same
+    message is part of its turn, not a message of its own)."""
     user: Event
     after: List[Event] = field(default_factory=list)
+    reread: Optional[Event] = None
 
     @property
     def text(self) -> str:
@@ -47,8 +58,15 @@ class Turn:
 
     @property
     def intent(self) -> Tuple[Optional[str], Optional[float]]:
-        intent = (self.user.data.get("parse_data") or {}).get("intent") or {}
+        """What the message was understood as in the end (the second reading's intent, when there was one)."""
+        intent = ((self.reread or self.user).data.get("parse_data") or {}).get("intent") or {}
         return intent.get("name"), intent.get("confidence")
+
+    def rescued(self) -> bool:
+        """The fallback ladder's second reading understood the message (re-read, or answered in place)."""
+        if self.reread is not None:
+            return True
+        return FALLBACK_ACTIONS.issubset(self.actions()) and self.slots().get(MISS_COUNTER) in (0, 0.0)
 
     def actions(self) -> List[str]:
         return [e.action_name or e.data.get("name") for e in self.after if e.type_name == "action"]
@@ -60,7 +78,8 @@ class Turn:
         actions = set(self.actions())
         if actions & HANDOVER_ACTIONS:
             return HANDOVER
-        if self.intent[0] in FALLBACK_INTENTS or actions & FALLBACK_ACTIONS:
+        first = ((self.user.data.get("parse_data") or {}).get("intent") or {}).get("name")
+        if (first in FALLBACK_INTENTS or actions & FALLBACK_ACTIONS) and not self.rescued():
             return FALLBACK
         if actions & ANSWER_ACTIONS and self.slots().get("pending_aspect"):
             return CLARIFIED  # the knowledge action asked "which programme?" with a picker
@@ -98,7 +117,10 @@ def turns(events: Iterable[Event]) -> Iterator[Turn]:
     current: Dict[str, Turn] = {}
     out: List[Turn] = []
     for e in events:
-        if e.type_name == "user":
+        if is_reread(e) and e.sender_id in current:
+            current[e.sender_id].reread = e
+            current[e.sender_id].after.append(e)
+        elif e.type_name == "user":
             turn = Turn(e)
             current[e.sender_id] = turn
             out.append(turn)
@@ -169,7 +191,7 @@ class TrackerReader:
         events = self._select("id > :last", "id", {"last": last_id, "limit": limit})
         if len(events) == limit:
             # A full page may end inside a turn: leave the last message and what follows it for the next read.
-            last_user = max((e.id for e in events if e.type_name == "user"), default=None)
+            last_user = max((e.id for e in events if e.type_name == "user" and not is_reread(e)), default=None)
             if last_user is not None and last_user != events[0].id:
                 events = [e for e in events if e.id < last_user]
         return events

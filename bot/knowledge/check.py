@@ -2,8 +2,9 @@
 
 Other capabilities keep their own files in ``knowledge/`` (the bookable catalogue, status texts, the
 understanding lexicon) and check them in a ``bot/<capability>/knowledge_plugin.py`` offering
-``check(knowledge_dir) -> List[Problem]`` — found the way every capability plug-in is (``bot.capability_modules``),
-so a checkout without that capability still checks.
+``check(knowledge_dir) -> List[Problem]`` (and, when it reads the knowledge loader's own files too,
+``check_file(knowledge_dir, relpath, text)`` for one file's unsaved text) — found the way every capability
+plug-in is (``bot.capability_modules``), so a checkout without that capability still checks.
 """
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def extra_problems(knowledge_dir: Path) -> List[Problem]:
         except Exception as exc:  # one broken checker must not hide everyone else's problems
             logger.exception("knowledge check %s failed", name)
             problems.append(Problem(str(knowledge_dir), 1, f"检查 {name} 自身出错：{exc}"))
+    return problems
+
+
+def file_problems(knowledge_dir: Path, relpath: str, text: Optional[str]) -> List[Problem]:
+    """The plug-ins' problems of one file as ``text`` would make it (``None``: as saved): what the editor needs
+    when it checks an unsaved entry against the other checks' problems of the saved directory."""
+    problems: List[Problem] = []
+    for module in bot.capability_modules(PLUGIN):
+        func = getattr(module, "check_file", None)
+        if not callable(func):
+            continue
+        try:
+            problems.extend(func(Path(knowledge_dir), relpath, text))
+        except Exception as exc:  # as above: report, never hide the rest
+            logger.exception("knowledge check %s failed", module.__name__)
+            problems.append(Problem(str(knowledge_dir), 1, f"检查 {module.__name__} 自身出错：{exc}"))
     return problems
 
 

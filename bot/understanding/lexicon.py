@@ -243,31 +243,37 @@ def _situations(directory: Path, lex: Lexicon, problems: List[Problem]) -> List[
     out: List[Situation] = []
     for kind, sub in SITUATION_DIRS:
         for path in sorted((directory / sub).glob("*.yml")):
-            if path.name.startswith("_"):
-                continue
-            doc = _load_yaml(path, [])
-            if not isinstance(doc, Mapping) or "situations" not in doc:
-                continue
-            entry_id = str(doc.get("id") or path.stem)
-            seq = doc.get("situations")
-            if not isinstance(seq, list):
-                problems.append(Problem(str(path), line_of(doc, "situations"), "situations 应为列表（why + when）"))
-                continue
-            for i, item in enumerate(seq):
-                line = line_of(seq, i)
-                if not isinstance(item, Mapping) or not isinstance(item.get("why"), str) or not item.get("why").strip():
-                    problems.append(Problem(str(path), line, "situations 每一项要有 why（给居民看的一句话）"))
-                    continue
-                when = item.get("when")
-                if not isinstance(when, list) or not when:
-                    problems.append(Problem(str(path), line, "situations 每一项要有 when（情况名的列表）"))
-                    continue
-                unknown = [str(c) for c in when if str(c) not in lex.concepts and str(c) not in lex.ages]
-                if unknown:
-                    problems.append(Problem(str(path), line, f"situations.when 里的情况名 {'、'.join(unknown)} 在"
-                                                             f" {LEXICON_FILE} 的 concepts 里没有"))
-                    continue
-                out.append(Situation(kind, entry_id, item["why"].strip(), tuple(str(c) for c in when)))
+            if not path.name.startswith("_"):
+                out.extend(entry_situations(kind, path, _load_yaml(path, []), lex, problems))
+    return out
+
+
+def entry_situations(kind: str, path: Path, doc: Any, lex: Lexicon, problems: List[Problem]) -> List[Situation]:
+    """The situations of one programme or service file (``doc``, loaded round-trip); the one place they are
+    read and checked — for the second reading, ``kb check`` and the editor's save alike."""
+    if not isinstance(doc, Mapping) or doc.get("situations") is None:
+        return []  # none, or an emptied field (``situations:`` with nothing under it)
+    out: List[Situation] = []
+    entry_id = str(doc.get("id") or path.stem)
+    seq = doc.get("situations")
+    if not isinstance(seq, list):
+        problems.append(Problem(str(path), line_of(doc, "situations"), "situations 应为列表（why + when）"))
+        return []
+    for i, item in enumerate(seq):
+        line = line_of(seq, i)
+        if not isinstance(item, Mapping) or not isinstance(item.get("why"), str) or not item.get("why").strip():
+            problems.append(Problem(str(path), line, f"situations 第 {i + 1} 项要有 why（给居民看的一句话）"))
+            continue
+        when = item.get("when")
+        if not isinstance(when, list) or not when:
+            problems.append(Problem(str(path), line, f"situations 第 {i + 1} 项要有 when（情况名的列表）"))
+            continue
+        unknown = [str(c) for c in when if str(c) not in lex.concepts and str(c) not in lex.ages]
+        if unknown:
+            problems.append(Problem(str(path), line, f"situations 第 {i + 1} 项的情况名 {'、'.join(unknown)} 在"
+                                                     f" {LEXICON_FILE} 的 concepts 里没有"))
+            continue
+        out.append(Situation(kind, entry_id, item["why"].strip(), tuple(str(c) for c in when)))
     return out
 
 
@@ -307,6 +313,35 @@ def check(directory: Path) -> List[Problem]:
     problems: List[Problem] = []
     _parse(Path(directory), problems)
     return problems
+
+
+def check_file(directory: Path, relpath: str, text: Optional[str] = None) -> List[Problem]:
+    """The situations problems of one programme or service file as ``text`` would make it (the editor checks an
+    unsaved entry with this; ``None``: the file as saved), against the live word lists."""
+    directory = Path(directory)
+    parts = relpath.split("/")
+    kind = next((k for k, sub in SITUATION_DIRS if len(parts) == 2 and parts[0] == sub), None)
+    if kind is None or not parts[1].endswith(".yml") or parts[1].startswith("_"):
+        return []
+    path = directory / relpath
+    if text is None:
+        doc = _load_yaml(path, [])
+    else:
+        try:
+            doc = YAML(typ="rt").load(text)
+        except YAMLError:
+            return []  # the knowledge loader reports unreadable YAML
+    problems: List[Problem] = []
+    entry_situations(kind, path, doc, load_lexicon(directory), problems)
+    return problems
+
+
+def concept_choices(directory: Path) -> List[Dict[str, Any]]:
+    """What an editor may put in a situation's ``when``: each concept id with a few of its words (or its age)."""
+    lex = load_lexicon(Path(directory))
+    out: List[Dict[str, Any]] = [{"id": cid, "examples": list(cues[:4])} for cid, cues in lex.concepts.items()]
+    out += [{"id": cid, "examples": [f"{age} 岁及以上"]} for cid, age in lex.ages.items() if cid not in lex.concepts]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

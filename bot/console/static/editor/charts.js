@@ -4,9 +4,13 @@
   "use strict";
   var svg = HuiminDom.svg, el = HuiminDom.el;
 
+  // The swatch is SVG: the console's Content-Security-Policy (style-src 'self') drops inline style attributes, so a
+  // coloured <span style> would show no colour and the legend would not say which colour is which.
   function legend(series) {
     return el("ul", {"class": "legend"}, series.map(function (s) {
-      return el("li", {}, [el("span", {"class": "swatch", style: "background:" + s.color}), s.label]);
+      var swatch = svg("svg", {"class": "swatch", viewBox: "0 0 10 10", "aria-hidden": "true", "data-key": s.key},
+                       [svg("rect", {width: 10, height: 10, fill: s.color})]);
+      return el("li", {}, [swatch, s.label]);
     }));
   }
 

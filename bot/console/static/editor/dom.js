@@ -20,5 +20,20 @@
     (children || []).forEach(function (c) { if (c) { node.appendChild(c); } });
     return node;
   }
-  window.HuiminDom = {el: el, svg: svg};
+  // A situation's "when": concepts of knowledge/understanding.yml to tick (never typed), each with a few of its
+  // words so the editor sees what residents say for it. onChange gets the ticked ids, in the list's order.
+  function conceptPicker(concepts, chosen, name, onChange) {
+    var box = el("div", {"class": "concepts", role: "group"});
+    concepts.forEach(function (c) {
+      var id = name + "-" + c.id;
+      var cb = el("input", {type: "checkbox", id: id, value: c.id, checked: chosen.indexOf(c.id) >= 0 ? "checked" : null});
+      cb.addEventListener("change", function () {
+        onChange(Array.prototype.filter.call(box.querySelectorAll("input:checked"), function () { return true; })
+          .map(function (x) { return x.value; }));
+      });
+      box.appendChild(el("span", {"class": "concept"}, [cb, el("label", {"for": id, text: c.id + "（" + c.examples.join("、") + "）"})]));
+    });
+    return box;
+  }
+  window.HuiminDom = {el: el, svg: svg, conceptPicker: conceptPicker};
 })();

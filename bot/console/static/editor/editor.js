@@ -207,7 +207,16 @@
       var rec = el("div", {"class": "record", role: "group", "aria-label": f.label + " " + (i + 1)});
       f.columns.forEach(function (c) {
         var cf = {path: f.path.concat([i, c.key]), label: c.label, type: c.type === "list" ? "list" : c.type};
-        if (c.type === "list") {
+        if (c.choices === "concepts" && state.entry.concepts) {
+          var chosen = getAt(state.data, cf.path) || [];
+          var unknown = chosen.filter(function (v) { return !state.entry.concepts.some(function (k) { return k.id === v; }); });
+          var picker = HuiminDom.conceptPicker(state.entry.concepts, chosen, fieldId(cf.path), function (ids) {
+            setAt(state.data, cf.path, ids.concat(unknown)); onEdit();
+          });
+          picker.setAttribute("aria-label", cf.label);
+          picker.id = fieldId(cf.path);
+          rec.appendChild(wrap(cf, picker, fieldId(cf.path), unknown.length ? "词表里没有：" + unknown.join("、") : null));
+        } else if (c.type === "list") {
           var id = fieldId(cf.path);
           var input = el("input", {id: id, type: "text"});
           input.value = (getAt(state.data, cf.path) || []).join(", ");

@@ -14,7 +14,7 @@
   var ACTION_LABEL = {examples: "已加为例句", alias: "已加为别名", situation: "已加为情形",
                       out_of_scope: "已标为不在服务范围", task: "已记入待办"};
   var CHANNEL = {web: "网页", wechat: "微信"};
-  var state = {programs: null, situations: false};
+  var state = {entries: {}};
 
   function say(text, cls) { var m = $("messages"); m.textContent = text || ""; m.className = cls || ""; }
   function day(iso) { return iso ? new Date(iso).toLocaleDateString("zh-CN") : ""; }
@@ -24,7 +24,6 @@
 
   async function loadOverview(refresh) {
     var o = await api("GET", "/api/insights/overview" + (refresh ? "?refresh=1" : ""));
-    state.situations = !!o.situations_supported;
     $("retention").textContent = "这里的居民原话来自对话记录，身份证号、手机号在保存时就已隐藏，这里也无法还原。" +
       "对话记录只保存 " + o.retention_days + " 天（每天运行 python -m bot retention run）：到期后，这里的原话、分组和居民反馈也一并删除。" +
       "目前共 " + o.total_messages + " 条居民提问" + (o.oldest ? "，最早一条是 " + day(o.oldest) : "") + "。";
@@ -73,11 +72,11 @@
     });
   }
 
-  async function programs() {
-    if (!state.programs) {
-      state.programs = (await api("GET", "/api/editor/entries?kind=program")).entries;
+  async function entries(kind) {
+    if (!state.entries[kind]) {
+      state.entries[kind] = (await api("GET", "/api/editor/entries?kind=" + kind)).entries;
     }
-    return state.programs;
+    return state.entries[kind];
   }
 
   async function openAction(g, tr) {
@@ -93,21 +92,40 @@
         el("input", {type: "checkbox", id: id, value: t, checked: masked ? null : "checked", disabled: masked ? "disabled" : null}),
         el("label", {"for": id, text: t + (masked ? "（含隐藏号码，不能用作例句）" : "")})]));
     });
-    if (!state.situations) { form.querySelector("[data-situation]").remove(); }
     var entry = form.elements.entry, aspect = form.elements.aspect;
-    (await programs()).forEach(function (p) {
-      entry.appendChild(el("option", {value: "program:" + p.id, text: p.name + "（" + p.id + "）"}));
-    });
+    var programs = await entries("program"), services = await entries("service");
+    async function fillEntries() {
+      // Example questions and aliases belong to programmes; a situation may also recommend a bookable service.
+      var current = entry.value;
+      entry.textContent = "";
+      programs.forEach(function (p) {
+        entry.appendChild(el("option", {value: "program:" + p.id, text: p.name + "（" + p.id + "）"}));
+      });
+      if (form.elements.action.value === "situation") {
+        services.forEach(function (p) {
+          entry.appendChild(el("option", {value: "service:" + p.id, text: "服务：" + p.name + "（" + p.id + "）"}));
+        });
+      }
+      if (Array.prototype.some.call(entry.options, function (o) { return o.value === current; })) { entry.value = current; }
+    }
     async function loadAspects() {
       aspect.textContent = "";
-      if (!entry.value) { return; }
+      if (!entry.value || entry.value.indexOf("program:") !== 0) { return; }
       var m = await api("GET", "/api/editor/entries/program/" + encodeURIComponent(entry.value.split(":")[1]));
       [{key: "overview", label: "概述类问题"}].concat(m.aspects).forEach(function (a) {
         aspect.appendChild(el("option", {value: a.key, text: a.label}));
       });
     }
     entry.addEventListener("change", loadAspects);
+    await fillEntries();
     await loadAspects();
+    // The concepts found in this group's messages first: they are the likely "when"; the editor ticks them.
+    var when = [];
+    var concepts = detail.concepts.slice().sort(function (a, b) { return b.found - a.found; }).map(function (c) {
+      return {id: c.id, examples: (c.found ? ["这组里 " + c.found + " 条"] : []).concat(c.examples)};
+    });
+    form.querySelector("fieldset.when").appendChild(
+      HuiminDom.conceptPicker(concepts, [], "g" + g.id + "-when", function (ids) { when = ids; }));
     form.elements.alias.value = g.label.length <= 40 && g.label.indexOf("*") < 0 ? g.label : "";
     function showFor() {
       var action = form.elements.action.value;
@@ -116,18 +134,21 @@
       });
       texts.hidden = ["examples", "situation", "out_of_scope"].indexOf(action) < 0;
     }
-    form.elements.action.addEventListener("change", showFor);
+    form.elements.action.addEventListener("change", async function () { showFor(); await fillEntries(); await loadAspects(); });
     showFor();
     form.elements.cancel.addEventListener("click", function () { row.remove(); });
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
       var body = {action: form.elements.action.value, entry: entry.value, aspect: aspect.value,
                   alias: form.elements.alias.value, title: form.elements.title.value, note: form.elements.note.value,
+                  why: form.elements.why.value, when: when,
                   texts: Array.prototype.filter.call(texts.querySelectorAll("input:checked"), function () { return true; })
                     .map(function (c) { return c.value; })};
       try {
-        await api("POST", "/api/insights/groups/" + g.id + "/action", body);
-        say("已处理：" + (ACTION_LABEL[body.action] || body.action) + "。", "ok");
+        var done = await api("POST", "/api/insights/groups/" + g.id + "/action", body);
+        var fits = body.action === "situation" && done.action_detail ? done.action_detail.fits || [] : null;
+        say("已处理：" + (ACTION_LABEL[body.action] || body.action) + "。" + (fits ? "选中的问法里有 " + fits.length +
+            " 条提到了这些情况，现在就会推荐这一项（不用重新训练）。" : ""), "ok");
         row.remove();
         await Promise.all([loadGroups(), loadTasks()]);
       } catch (err) {

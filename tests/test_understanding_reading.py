@@ -82,3 +82,62 @@ def test_an_editors_new_cue_is_used_without_retraining(tmp_path):
     time.sleep(0.01)
     lexicon.write_text(text, encoding="utf-8")
     assert "temporary_assistance" in {s.entry_id for s in reading_for(kb, "老屋漏得像筛子").situations}
+
+
+def test_a_gapped_cue_allows_words_between_its_parts(tmp_path):
+    from bot.understanding.lexicon import first_positions, load_lexicon
+
+    shutil.copytree(ROOT / "knowledge", tmp_path / "kb")
+    path = tmp_path / "kb" / "understanding.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("human: [", "human: [喊…过来, ", 1), encoding="utf-8")
+    lex = load_lexicon(tmp_path / "kb")
+    assert first_positions("帮我喊个管事的过来", lex.human)[0] == (2, "喊…过来")
+    assert not first_positions("帮我喊一下隔壁老王家的孩子过来", lex.human)  # too far apart: not one phrase
+
+
+def test_a_question_outranks_a_topic_merely_mentioned():
+    # 材料 is mentioned, 多长时间 is asked.
+    assert reading_for(KB, "临时救助材料交上去以后 批下来要多长时间").aspects[0] == "duration"
+    assert reading_for(KB, "特困供养的材料").aspects == ["materials"]  # nothing asked: the mention decides
+
+
+def test_places_come_from_the_place_list_not_from_jiebas_guesses():
+    r = reading_for(KB, "我在蚌埠 高龄津贴有吗")
+    assert r.places == ["蚌埠"]
+    assert reading_for(KB, "办低保要准备些什么东西").places == []       # 东西 is not a place
+    assert reading_for(KB, "广州的低保标准").localities == ["guangzhou"]  # a recorded locality stays one
+
+
+def test_the_question_asked_after_the_programme_decides_a_referral():
+    # The programme says who the resident is; the question is the police station's business.
+    assert reading_for(KB, "我爸是特困供养的 他户口本丢了怎么补").intent() == ("out_of_scope", {})
+    # Asked the other way round, the programme is the question.
+    assert reading_for(KB, "身份证丢了还能申请低保吗").intent()[0] == "ask_eligibility"
+
+
+def test_a_service_asked_for_by_what_it_does_or_by_its_national_list_name_is_booked():
+    assert reading_for(KB, "想约个人来家里打扫一下 我腰不好").intent() == ("book_service", {"service": "cleaning"})
+    assert reading_for(KB, "探访关爱能给我约上吗").intent() == ("book_service", {"service": "visit"})
+    assert reading_for(KB, "探访关爱是什么").intent()[0] != "book_service"  # asking what it is books nothing
+
+
+def test_asking_for_a_person_differs_from_asking_whether_this_is_one():
+    asks_for = reading_for(KB, "我要真人")
+    asks_if = reading_for(KB, "你是不是真人啊")
+    assert asks_for.wants_human and not asks_for.asks_if_bot
+    assert asks_if.asks_if_bot
+    assert reading_for(KB, "rengong").wants_human  # pinyin split into the fewest syllables: ren gong
+
+
+def test_a_partial_fit_for_the_wrong_generation_is_not_recommended():
+    # A young father who died leaves children, not a widowed pensioner: no visits for the elderly.
+    found = {s.entry_id for s in reading_for(KB, "孩子他爸去年走了 我自己带两个娃 挣不到钱").situations}
+    assert "visit" not in found and "children_in_difficulty" in found
+
+
+def test_a_group_named_with_words_for_one_member_is_that_member():
+    from bot.understanding.context import narrow_group
+
+    assert narrow_group(KB, "care_subsidies", "老年人的护理补贴怎么申请") == "elderly_care_subsidy"
+    assert narrow_group(KB, "care_subsidies", "重度残疾的护理补贴") == "disability_care"
+    assert narrow_group(KB, "care_subsidies", "护理补贴怎么申请") == "care_subsidies"

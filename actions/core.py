@@ -11,6 +11,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.latest import latest_intent
+
 FALLBACK_COUNT_SLOT = "fallback_count"
 # The miss number at which a person is offered instead of another "please rephrase".
 OFFER_HUMAN_AT = 2
@@ -36,7 +38,11 @@ class ActionDefaultFallback(Action):
         from actions.rereading import already_reread
         from actions.understanding import second_look
 
-        events = second_look(dispatcher, tracker, domain)
+        # When no policy was confident (Rasa's core fallback, not ``nlu_fallback``), the message is re-read rather
+        # than answered here: answered here, it would stay on record with the intent no rule follows, the next
+        # prediction would be this fallback again, and the answer would repeat until Rasa's circuit breaker trips.
+        core_fallback = latest_intent(tracker) != "nlu_fallback"
+        events = second_look(dispatcher, tracker, domain, answer=not core_fallback)
         if events is not None:
             return events + [SlotSet(FALLBACK_COUNT_SLOT, 0.0)]
         loop = (tracker.active_loop or {}).get("name")

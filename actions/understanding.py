@@ -156,6 +156,9 @@ class ActionCheckComplaint(Action):
             return []
         if reading.distress and not reading.danger:
             return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
+        if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
+            # "单位没给我交社保 去哪投诉": a grievance with another office, which is where it can be settled.
+            return reread(tracker, "out_of_scope", {}, domain)
         return []
 
 
@@ -223,4 +226,23 @@ class ActionDistressNextStep(Action):
         if reading.situations:
             send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
                                                service_names(kb.directory), offer_person=False))
+        return []
+
+
+class ActionCheckHuman(Action):
+    """"帮我找个人" is handed over at once. A message the classifier took for it that asks for no one but is in
+    distress ("日子熬不下去了") is first acknowledged; one that asks another office's question is referred there."""
+
+    def name(self) -> Text:
+        return "action_check_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        reading = first_reading(dispatcher, tracker)
+        if reading is None or reading.wants_human or reading.danger:
+            return []
+        if reading.distress:
+            return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
+        if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
+            return reread(tracker, "out_of_scope", {}, domain)
         return []

@@ -10,6 +10,8 @@ from bot.understanding.lexicon import load_lexicon
 from bot.understanding.reading import Reading, read
 
 
+# Characters before a group's name read to tell which member is meant.
+NARROWING_WINDOW = 6
 _phrases_cache: Dict[Tuple[int, int], Tuple[Any, ...]] = {}
 
 
@@ -73,8 +75,13 @@ def narrow_group(kb: KnowledgeBase, program_id: Optional[str], text: str) -> Opt
     group = kb.programs.get(program_id) if program_id else None
     if group is None or not group.is_group or not group.members:
         return program_id
-    said = set(normalize(text or "").lower())
+    norm = normalize(text or "").lower()
     own = set(group.name) | set(group.short_name)
+    # The words just before the group's name say which one ("老人的护理补贴和重度残疾人护理补贴"): a message that
+    # names a member elsewhere must not pull the group towards it.
+    at = next((norm.find(n) for n in sorted({group.short_name, group.name, *group.aliases}, key=len, reverse=True)
+               if n and norm.find(n) >= 0), -1)
+    said = set(norm[max(0, at - NARROWING_WINDOW):at] if at > 0 else norm)
 
     def overlap(member_id: str) -> int:
         member = kb.programs.get(member_id)

@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.nlu.textnorm import normalize
-from bot.understanding.lexicon import GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, first_positions
+from bot.understanding.lexicon import (GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, find_cue,
+                                      first_positions)
 from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex
 
 MAX_RECOMMENDATIONS = 3
@@ -77,6 +78,10 @@ class Reading:
             if self.localities:
                 entities["locality"] = self.localities[0]
             return KNOWLEDGE_INTENTS[self.aspects[0] if self.aspects else "overview"], entities
+        if has_program_context and self.aspects and not self.services:
+            # "我舅七十三 没儿没女 能申请不" right after 特困供养: the situation is why they ask about that programme.
+            entities = {"locality": self.localities[0]} if self.localities else {}
+            return KNOWLEDGE_INTENTS[self.aspects[0]], entities
         if self.situations:
             return "describe_situation", {}
         if self.services:
@@ -143,9 +148,9 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         named = [n for n in named if not (s_end - s_start > n[1] - n[0] and n[0] >= s_start and n[1] <= s_end
                                           and n[1] > n[0] and n[2] == kind)]
     targets = {"program": r.programs, "service": r.services, "service_item": r.service_items}
-    names_end = 0
+    names_end, names_start = 0, len(norm)
     for _start, _end, kind, value in sorted(named) + [m for m in sounded if m[2] in targets]:
-        names_end = max(names_end, _end)
+        names_end, names_start = max(names_end, _end), min(names_start, _start)
         if value not in targets[kind]:
             targets[kind].append(value)
     r.aspects = _aspects(norm, lexicon, phrases)
@@ -157,8 +162,13 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     # Danger is now; "家里着火了，啥都没了" is the hardship after it.
     r.danger = bool(first_positions(norm, lexicon.danger)) or (
         bool(first_positions(norm, lexicon.danger_if_now)) and not first_positions(norm, lexicon.aftermath))
-    r.follow_up = bool(first_positions(norm, lexicon.follow_up)) and len(norm) <= 12
-    r.booking = bool(first_positions(norm, lexicon.booking))
+    follow = first_positions(norm, lexicon.follow_up)
+    # Short ("那低保呢") or opening the message ("那老人的护理补贴呢 我奶奶失能了 没残疾证").
+    r.follow_up = bool(follow) and (len(norm) <= 12 or follow[0][0] <= 1)
+    asked = _aspect_spans(norm, lexicon)
+    # "长者饭堂怎么报名" asks how to apply; 报名 inside a question about applying is not a booking.
+    r.booking = any(not any(a <= start < b for a, b, _ in asked if _ == "apply")
+                    for start, _cue in first_positions(norm, lexicon.booking))
     if r.booking and r.service_items and not r.services:
         # "探访关爱帮我登记上": a service of the national list asked for by a name that holds a bookable one's.
         item_names = [p for p, k, v in phrases if k == "service_item" and v in r.service_items]
@@ -180,7 +190,10 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         found = first_positions(norm, referral.cues)
         if found:
             r.referral = referral
-            r.referral_asked_last = found[-1][0] >= names_end > 0
+            spans = [find_cue(norm, cue) for _, cue in found]
+            # Asked after every name, or a name only inside the topic itself (护理 in 长期护理保险).
+            r.referral_asked_last = names_end > 0 and (
+                found[-1][0] >= names_end or any(a <= names_start and names_end <= b for a, b in spans))
             break
     names = locality_names or {}
     for place in _places(norm, lexicon.places):
@@ -193,14 +206,40 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     return r
 
 
-def _aspects(text: str, lexicon: Lexicon, phrases: Sequence[Phrase] = ()) -> List[str]:
-    """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
-    "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
-    hits = []
+def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
+    """(start, end, aspect) of the first question cue of each aspect asked. Where two overlap, the more precise
+    wins: a cue inside a gapped one ("代办" inside "能…不" in "能让闺女代办不"), else the one ending later
+    ("享受啥" over "能享受" in "能享受啥")."""
+    spans = []
     for aspect, cues in lexicon.aspect_cues.items():
         found = first_positions(text, cues)
         if found:
-            hits.append((found[0][0], aspect))
+            start, end = find_cue(text, found[0][1])
+            spans.append((start, end, aspect, GAP in found[0][1]))
+    kept: List[Tuple[int, int, str, bool]] = []
+    for span in sorted(spans):
+        clash = next((k for k in kept if span[0] < k[1] and k[0] < span[1]), None)
+        if clash is None:
+            kept.append(span)
+            continue
+        if _more_precise(span, clash):
+            kept[kept.index(clash)] = span
+    return [(a, b, aspect) for a, b, aspect, _ in kept]
+
+
+def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, bool]) -> bool:
+    """Of two overlapping cue spans (start, end, aspect, gapped): a plain cue inside a gapped one, else the later end."""
+    if old[3] and not new[3] and old[0] <= new[0] and new[1] <= old[1]:
+        return True
+    if new[3] and not old[3] and new[0] <= old[0] and old[1] <= new[1]:
+        return False
+    return new[1] > old[1]
+
+
+def _aspects(text: str, lexicon: Lexicon, phrases: Sequence[Phrase] = ()) -> List[str]:
+    """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
+    "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
+    hits = [(start, aspect) for start, _end, aspect in _aspect_spans(text, lexicon)]
     if not hits:
         for aspect, cues in lexicon.aspect_mentions.items():
             found = first_positions(text, cues)

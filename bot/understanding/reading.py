@@ -228,7 +228,8 @@ def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
 
 
 def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, bool]) -> bool:
-    """Of two overlapping cue spans (start, end, aspect, gapped): a plain cue inside a gapped one, else the later end."""
+    """Of two overlapping cue spans (start, end, aspect, gapped): a plain cue inside a gapped one, else the later
+    end."""
     if old[3] and not new[3] and old[0] <= new[0] and new[1] <= old[1]:
         return True
     if new[3] and not old[3] and new[0] <= old[0] and old[1] <= new[1]:

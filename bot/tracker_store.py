@@ -11,7 +11,8 @@ with every message of the conversation (36 → 161 ms median from message 1–20
 session's events of recent conversations in memory, as they are *stored* (redacted: the cache holds nothing the
 database does not), and checks them against the database on every read with one indexed query (number of the
 conversation's events, id and timestamp of its newest): events another Rasa process wrote since are read and
-appended, anything else (deleted, rewritten, a new session) reads the session again as Rasa does.
+appended, anything else (deleted, rewritten, a new session) reads the session again as Rasa does. The state of
+the tracker built at the last read is kept with them, so a read applies only the events stored since.
 """
 from __future__ import annotations
 
@@ -110,10 +111,15 @@ def redacted_event_dicts(events: Iterable[Event], start: int = 0) -> List[Dict[s
 class _Session:
     """The stored events of a conversation's latest session, and what identified the database's state then."""
 
-    __slots__ = ("count", "last_id", "last_timestamp", "events")
+    __slots__ = ("count", "last_id", "last_timestamp", "events", "state", "state_events", "state_domain")
 
     def __init__(self, count: int, last_id: int, last_timestamp: Optional[float], events: List[Event]) -> None:
         self.count, self.last_id, self.last_timestamp, self.events = count, last_id, last_timestamp, events
+        # The state of the tracker built from the first `state_events` events (rasa_fixes.tracker_state): the next
+        # read applies only the events after them instead of replaying the whole session.
+        self.state: Optional[tuple] = None
+        self.state_events = 0
+        self.state_domain: Optional[Domain] = None  # a new model's domain (other slots) starts again
 
 
 class EventCache:
@@ -252,7 +258,15 @@ class HuiminTrackerStore(SQLTrackerStore):
             entry = self._session_events(session, sender_id)
         if entry is None or not entry.events or not self.domain:
             return None
-        return DialogueStateTracker.from_events(sender_id, list(entry.events), self.domain.slots)
+        events = list(entry.events)
+        if entry.state is not None and entry.state_domain is self.domain and entry.state_events <= len(events):
+            done = entry.state_events
+            tracker = rasa_fixes.resume(sender_id, self.domain.slots, entry.state, events[:done], events[done:])
+        else:
+            tracker = DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
+        entry.state, entry.state_events = rasa_fixes.tracker_state(tracker), len(events)
+        entry.state_domain = self.domain
+        return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Like SQLTrackerStore.save, but every new event is redacted before it is serialised."""

@@ -175,3 +175,58 @@ def test_states_of_a_history_are_rasas(monkeypatch):
                     state.clear()
                 compared += 1
     assert compared > 300
+
+
+def test_the_action_server_gets_the_recent_turns_and_reads_what_it_read_from_all():
+    """The request for a custom action (bot/rasa/fixes.py) holds the events of the last ACTION_CALL_TURNS user
+    turns, everything else as Rasa sends it; and whatever Huimin's actions read of the history (latest user
+    message, the turn before, the last six messages, rasa-sdk's applied events and slots to validate) is the
+    same as from the whole session, at every point of a real conversation (forms, fallbacks, rewinds)."""
+    import json
+    from pathlib import Path
+
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import Event, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+    from rasa_sdk import Tracker
+
+    from actions.booking import _confirmation_key, _fresh_message
+    from actions.knowledge import fresh_pending_aspect
+    from bot.applications.attempt_limits import client_of
+    from bot.handoff.summary import last_messages
+
+    rasa_fixes.install()
+    domain = Domain.load("bot/domain")
+    events = [Event.from_parameters(e) for e in
+              json.loads((Path(__file__).parent / "fixtures" / "long_conversation.json").read_text())]
+    for i in (60, 200, 320):  # the aspect the knowledge action asked about, as it sets it
+        events.insert(i, Event.from_parameters({"event": "slot", "name": "pending_aspect", "value": "amount"}))
+    action = RemoteAction("action_answer_knowledge", EndpointConfig("http://127.0.0.1:1/webhook"))
+
+    def reads(state: dict) -> tuple:
+        t = Tracker.from_dict(state)
+        applied = t.applied_events()
+        users = [i for i, e in enumerate(applied) if e.get("event") == "user"]
+        recent = applied[users[-3]:] if len(users) >= 3 else applied
+        return (fresh_pending_aspect(t), _fresh_message(t), _confirmation_key(t), client_of(t.events, t.sender_id),
+                last_messages(t.events), t.get_latest_input_channel(), t.slots_to_validate(), recent,
+                t.latest_message, t.slots, t.active_loop, t.is_paused(), t.followup_action, t.latest_action_name)
+
+    trimmed = 0
+    for n in range(1, len(events) + 1):
+        tracker = DialogueStateTracker.from_events("window", events[:n], domain.slots)
+        sent = action._action_call_format(tracker, domain)
+        whole = rasa_fixes.rasa_action_call_format(action, tracker, domain)
+        start = rasa_fixes.action_call_window(events[:n])
+        assert {k: v for k, v in sent.items() if k != "tracker"} == {k: v for k, v in whole.items() if k != "tracker"}
+        assert ({k: v for k, v in sent["tracker"].items() if k != "events"}
+                == {k: v for k, v in whole["tracker"].items() if k != "events"})
+        assert sent["tracker"]["events"] == whole["tracker"]["events"][start:]
+        assert reads(sent["tracker"]) == reads(whole["tracker"]), n
+        if start:
+            trimmed += 1
+            users = sum(isinstance(e, UserUttered) for e in events[start:n])
+            assert rasa_fixes.ACTION_CALL_TURNS <= users < len(events)
+    assert trimmed > 300

@@ -209,3 +209,41 @@ def test_the_cache_is_bounded_by_events():
     assert cache.total <= 10 and cache.get("c0") is None and cache.get("c3") is not None
     cache.extend("c3", cache.get("c3"), [ActionExecuted("action_listen")] * 3)
     assert cache.total == sum(len(e.events) for e in cache._entries.values()) <= 10
+
+
+def test_a_long_conversation_is_resumed_from_its_last_read(domain, tracker_url, monkeypatch):
+    """A read applies only the events stored since the previous read (a rewind still replays what it reverts)
+    and builds the very tracker Rasa's replay of every stored event builds: slots and whether they were set,
+    latest message and action, loop, pause."""
+    from rasa.shared.core.events import ActiveLoop, ConversationPaused, ConversationResumed, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    a = store(domain, tracker_url)
+    sender = f"resume-{uuid.uuid4().hex[:8]}"
+    run(a.save(new_tracker(domain, sender, session_start())))
+    applied = []
+    update = DialogueStateTracker.update
+    monkeypatch.setattr(DialogueStateTracker, "update",
+                        lambda self, event, domain=None: applied.append(event) or update(self, event, domain))
+    for i in range(24):
+        tracker = run(a.retrieve(sender))
+        new = turn(f"问题{i}", "ask_amount", reverted=i % 5 == 1)
+        if i == 7:
+            new[1:1] = [ActiveLoop("booking_form", timestamp=tick()), SlotSet("program", "gaoling", timestamp=tick())]
+        if i == 9:
+            new[1:1] = [ActiveLoop(None, timestamp=tick()), ConversationPaused(timestamp=tick())]
+        if i == 11:
+            new[1:1] = [ConversationResumed(timestamp=tick())]
+        tracker.update_with_events(new, domain, override_timestamp=False)
+        run(a.save(tracker))
+        applied.clear()
+        read = run(a.retrieve(sender))
+        # Only this turn's events (after a rewind, only those after it: the rewind replays what it keeps).
+        assert len(applied) == (2 if i % 5 == 1 else len(new)), i
+        expected = reference(domain, tracker_url, sender)
+        assert state(read) == state(expected), i
+        assert ({n: (s.value, s.has_been_set) for n, s in read.slots.items()}
+                == {n: (s.value, s.has_been_set) for n, s in expected.slots.items()}), i
+        assert (read.active_loop, read.is_paused(), read.latest_action) == (
+            expected.active_loop, expected.is_paused(), expected.latest_action), i
+    assert len(read.events) > 24 * 5

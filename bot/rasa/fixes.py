@@ -20,7 +20,8 @@ by its reset, so only the history up to it is replayed (once) and the events aft
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Text
+import contextvars
+from typing import Any, Callable, Dict, Iterable, Optional, Text
 
 _installed = False
 
@@ -190,6 +191,22 @@ def _restore(template: Any, snapshot: tuple) -> Any:
     return tracker
 
 
+def tracker_state(tracker: Any) -> tuple:
+    """The state of a tracker built from its events (everything but the events), to resume from (``resume``)."""
+    return _snapshot(tracker)
+
+
+def resume(sender_id: Text, slots: Any, state: tuple, done: list, new: list) -> Any:
+    """The tracker ``DialogueStateTracker.from_events(sender_id, done + new, slots)`` builds, from the ``state``
+    of one built from ``done`` (``tracker_state``): only the ``new`` events are applied."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    tracker = _restore(DialogueStateTracker(sender_id, slots), state)
+    tracker.events.extend(done)
+    apply_events(tracker, new)
+    return tracker
+
+
 class _Checkpoint:
     __slots__ = ("position", "tracker", "n_states", "last_ml", "hidden")
 
@@ -221,12 +238,31 @@ def _copy_states(states: list) -> list:
     return [{k: sub(v) for k, v in state.items()} for state in states]
 
 
+def _same_prefix(seen: Any, events: Any) -> int:
+    """How many leading events of ``events`` are the very same objects as those of ``seen``."""
+    import operator
+
+    limit = min(len(seen), len(events))
+    if all(map(operator.is_, seen, events)):  # the usual case (events only added), compared at C speed
+        return limit
+    same = 0
+    while same < limit and seen[same] is events[same]:
+        same += 1
+    return same
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple, set, frozenset)):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+# Set while a policy builds its prediction states: given a history's states, the index of the first one the
+# policy can see (``_install_state_windows``); the states before it are neither copied nor handed out.
+_STATES_WANTED: "contextvars.ContextVar[Optional[Callable[[list], int]]]" = contextvars.ContextVar(
+    "huimin_states_wanted", default=None)
 
 
 # Snapshots kept per conversation: a new turn resumes from the last one; a rewind or an interrupted form goes back
@@ -258,10 +294,7 @@ def _install_incremental_states(max_conversations: int = 1000) -> None:
         start = _Checkpoint(0, None, 0, None, False)
         checkpoints: list = []
         if known is not None:
-            same = 0
-            limit = min(len(known.events), len(applied))
-            while same < limit and known.events[same] is applied[same]:
-                same += 1
+            same = _same_prefix(known.events, applied)
             for cp in known.checkpoints:
                 if cp.position > same:
                     break
@@ -303,7 +336,8 @@ def _install_incremental_states(max_conversations: int = 1000) -> None:
         while len(histories) > max_conversations:
             histories.popitem(last=False)
         step(tr, False)
-        return _copy_states(states)
+        wanted = _STATES_WANTED.get()
+        return _copy_states(states[wanted(states):] if wanted is not None else states)
 
     states_for_tracker_history.__doc__ = Domain.states_for_tracker_history.__doc__
     Domain.rasa_states_for_tracker_history = Domain.states_for_tracker_history  # tests compare with it
@@ -327,18 +361,19 @@ def _install_incremental_applied_events(max_conversations: int = 1000) -> None:
 
     def applied_events(self) -> list:
         events = list(self.events)
-        loop_names = [event.name for event in events if isinstance(event, ActiveLoop) and event.name]
         entry = known.get(self.sender_id)
+        same = _same_prefix(entry[1], events) if entry is not None else 0
+        if entry is not None and same == len(entry[1]):
+            # Only events added since: the names of the forms activated in them are the only new ones.
+            loop_names = entry[0] + [event.name for event in events[same:]
+                                     if isinstance(event, ActiveLoop) and event.name]
+        else:
+            loop_names = [event.name for event in events if isinstance(event, ActiveLoop) and event.name]
         applied: list = []
         start = 0
         checkpoints: list = []
         if entry is not None and entry[0] == loop_names:
-            _, seen, kept = entry
-            same = 0
-            limit = min(len(seen), len(events))
-            while same < limit and seen[same] is events[same]:
-                same += 1
-            checkpoints = [cp for cp in kept if cp[0] <= same]
+            checkpoints = [cp for cp in entry[2] if cp[0] <= same]
             if checkpoints:
                 start, applied = checkpoints[-1][0], list(checkpoints[-1][1])
         for i in range(start, len(events)):
@@ -370,6 +405,175 @@ def _install_incremental_applied_events(max_conversations: int = 1000) -> None:
     DialogueStateTracker.applied_events = applied_events
 
 
+def _tail_start(window: int, skip_unlikely: bool, states: list) -> int:
+    """Index of the first of the last ``window`` states a featurizer keeps (``action_unlikely_intent`` states,
+    which it drops before slicing, not counted)."""
+    from rasa.core.featurizers.tracker_featurizers import _is_prev_action_unlikely_intent_in_state
+
+    kept = 0
+    for i in range(len(states) - 1, -1, -1):
+        if not (skip_unlikely and _is_prev_action_unlikely_intent_in_state(states[i])):
+            kept += 1
+            if kept == window:
+                return i
+    return 0
+
+
+def rule_window(policy: Any) -> int:
+    """The number of last states that decide what a RulePolicy predicts: one more than its longest rule (a rule
+    matches the last states of a conversation; ``_is_rule_applicable`` is true for every state further back) or
+    than any state sequence in its lookup, so a feature key of this many states matches no stored key, as a
+    feature key of the whole (longer) history matches none."""
+    import json
+
+    window = getattr(policy, "_huimin_rule_window", None)
+    if window is None:
+        longest = 0
+        for table in policy.lookup.values():
+            for key in table if isinstance(table, (dict, list, set, tuple)) else ():
+                try:
+                    states = json.loads(key) if isinstance(key, str) else None
+                except ValueError:  # a source name (defaults, loops), not states
+                    continue
+                if isinstance(states, list):
+                    longest = max(longest, len(states))
+        window = policy._huimin_rule_window = longest + 1
+    return window
+
+
+# Rasa's own, kept for the tests that compare with them.
+rasa_prediction_states: Any = None
+rasa_find_action_from_rules: Any = None
+
+
+def _install_state_windows() -> None:
+    """The policies predict from the last states of a conversation: TED and memoization from their
+    ``max_history`` (5), RulePolicy from its longest rule (``rule_window``). Rasa still computed, copied and (for
+    RulePolicy) matched, JSON-dumped and formatted for a debug log every state of the whole conversation, several
+    times a message — the largest cost of a long conversation's turn left. The featurizer now gets only the
+    states the policy can see, and RulePolicy's debug log of all states is formatted only when that log is on
+    (with the debug log on, RulePolicy gets every state as before)."""
+    import contextvars
+    import functools
+    import logging
+
+    from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
+    from rasa.core.policies import rule_policy
+    from rasa.core.policies.policy import Policy
+
+    rule_states: "contextvars.ContextVar[Optional[int]]" = contextvars.ContextVar("huimin_rule_window", default=None)
+    rule_log = logging.getLogger(rule_policy.__name__)
+    prediction_states = MaxHistoryTrackerFeaturizer.prediction_states
+    find_action_from_rules = rule_policy.RulePolicy._find_action_from_rules
+
+    @functools.wraps(prediction_states)
+    def windowed_prediction_states(self, trackers, domain, use_text_for_last_user_input=False,
+                                   ignore_rule_only_turns=False, rule_only_data=None,
+                                   ignore_action_unlikely_intent=False):
+        window = self.max_history or rule_states.get()
+        token = _STATES_WANTED.set(functools.partial(_tail_start, window, ignore_action_unlikely_intent)
+                                   if window else None)
+        try:
+            return prediction_states(self, trackers, domain, use_text_for_last_user_input,
+                                     ignore_rule_only_turns, rule_only_data, ignore_action_unlikely_intent)
+        finally:
+            _STATES_WANTED.reset(token)
+
+    @functools.wraps(find_action_from_rules)
+    def windowed_find_action_from_rules(self, tracker, domain, use_text_for_last_user_input):
+        if rule_log.isEnabledFor(logging.DEBUG):
+            return find_action_from_rules(self, tracker, domain, use_text_for_last_user_input)
+        token = rule_states.set(rule_window(self))
+        try:
+            return find_action_from_rules(self, tracker, domain, use_text_for_last_user_input)
+        finally:
+            rule_states.reset(token)
+
+    def format_tracker_states(states):
+        return Policy.format_tracker_states(states) if rule_log.isEnabledFor(logging.DEBUG) else ""
+
+    global rasa_prediction_states, rasa_find_action_from_rules
+    rasa_prediction_states, rasa_find_action_from_rules = prediction_states, find_action_from_rules  # for tests
+    MaxHistoryTrackerFeaturizer.prediction_states = windowed_prediction_states
+    rule_policy.RulePolicy._find_action_from_rules = windowed_find_action_from_rules
+    rule_policy.RulePolicy.format_tracker_states = staticmethod(format_tracker_states)
+
+
+rasa_action_call_format: Any = None
+# Turns of a conversation the action server is sent (``_install_action_call_window``).
+ACTION_CALL_TURNS = 10
+
+
+def action_call_window(events: Any, turns: int = ACTION_CALL_TURNS) -> int:
+    """Index of the first event sent to the action server: the ``action_listen`` that opened the ``turns``-th
+    last user message still standing (a rewind cancels the message it reverts), or 0 when the conversation is
+    shorter. Starting at such a turn boundary, the applied events the action server computes from the window are
+    exactly the window's part of those of the whole history (an undo can only reach into the turns before it)."""
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted, UserUttered, UserUtteranceReverted
+
+    standing = 0
+    reverted = 0
+    pending_user = False
+    for i in range(len(events) - 1, -1, -1):
+        event = events[i]
+        if isinstance(event, UserUtteranceReverted):
+            reverted += 1
+        elif isinstance(event, UserUttered):
+            if reverted:
+                reverted -= 1
+            else:
+                standing += 1
+            pending_user = True
+        elif isinstance(event, ActionExecuted):
+            if pending_user and event.action_name == ACTION_LISTEN_NAME and standing >= turns:
+                return i
+            pending_user = False
+    return 0
+
+
+def _install_action_call_window() -> None:
+    """Rasa sends the action server the whole tracker, every event of the session, on every custom-action call:
+    serialised, JSON-encoded, sent and parsed again per call, so an action's round trip grew with the
+    conversation (in a 200-message conversation, 1,700 events on every call, the largest cost of a turn left on
+    both sides). What Huimin's actions read of the history is recent: the latest user message (booking, status,
+    input channel), the turn before it (knowledge's pending aspect), the last six messages (the handoff summary);
+    the slots, latest message, loop and pause come in the tracker state as before. The events of the last
+    ``ACTION_CALL_TURNS`` user turns are sent; everything else of the request is Rasa's own."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.trackers import EventVerbosity
+
+    action_call_format = RemoteAction._action_call_format
+
+    def _action_call_format(self: RemoteAction, tracker: Any, domain: Any) -> Dict[Text, Any]:
+        events = list(tracker.events)
+        start = action_call_window(events)
+        if not start:
+            return action_call_format(self, tracker, domain)
+        result = action_call_format(self, _NoEvents(tracker), domain)
+        result["tracker"]["events"] = [e.as_dict() for e in events[start:]]
+        return result
+
+    class _NoEvents:
+        """The tracker as ``current_state`` sees it, except that its events are left to the caller."""
+
+        __slots__ = ("_tracker",)
+
+        def __init__(self, tracker: Any) -> None:
+            self._tracker = tracker
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._tracker, name)
+
+        def current_state(self, event_verbosity: Any = EventVerbosity.NONE) -> Dict[Text, Any]:
+            return self._tracker.current_state(EventVerbosity.NONE)
+
+    global rasa_action_call_format
+    rasa_action_call_format = action_call_format  # for tests
+    _action_call_format.__doc__ = action_call_format.__doc__
+    RemoteAction._action_call_format = _action_call_format
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -380,4 +584,6 @@ def install() -> None:
     _install_inference_load()
     _install_incremental_states()
     _install_incremental_applied_events()
+    _install_state_windows()
+    _install_action_call_window()
     _installed = True

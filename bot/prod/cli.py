@@ -49,15 +49,19 @@ def start_topology(topo, run_dir: Path, env_extra=None) -> List:
     run_dir.mkdir(parents=True, exist_ok=True)
     env = _env(topo, env_extra)
     procs = []
-    for svc in topo.services:
-        if svc.kind == "nginx":
-            conf = run_dir / "nginx.conf"
-            conf.write_text(nginx_conf(topo, run_dir))
-            cmd = [nginx_binary(), "-c", str(conf), "-p", str(run_dir)]
-        else:
-            cmd = svc.command
-        procs.append(processes.spawn(svc.name, cmd, f"http://127.0.0.1:{svc.port}{svc.health_path}", env,
-                                     run_dir / "log"))
+    try:
+        for svc in topo.services:
+            if svc.kind == "nginx":
+                conf = run_dir / "nginx.conf"
+                conf.write_text(nginx_conf(topo, run_dir))
+                cmd = [nginx_binary(), "-c", str(conf), "-p", str(run_dir)]
+            else:
+                cmd = svc.command
+            procs.append(processes.spawn(svc.name, cmd, f"http://127.0.0.1:{svc.port}{svc.health_path}", env,
+                                         run_dir / "log"))
+    except BaseException:  # the caller never got the list: stop what was started (nginx missing, Ctrl-C…)
+        processes.stop(procs)
+        raise
     return procs
 
 

@@ -92,10 +92,16 @@ class ActionOutOfScope(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         events = second_look(dispatcher, tracker, domain)
-        if events is None:
-            dispatcher.utter_message(response="utter_out_of_scope")
+        if events is not None:
+            return events
+        kb = current_knowledge(dispatcher)
+        reading = reading_of(kb, tracker) if kb is not None else None
+        if reading is not None and reading.referral is not None:
+            # Re-read here by another check ("单位没给我交社保 去哪投诉" first sounded like a complaint).
+            send(dispatcher, replies.referral(load_lexicon(Path(kb.directory)), reading.referral))
             return []
-        return events
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return []
 
 
 class ActionCheckEmergency(Action):
@@ -184,6 +190,11 @@ class ActionCheckSmallTalk(Action):
         if reading.distress:
             return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
         asks = bool(reading.aspects) or intent not in ("thank", "goodbye")
+        if not reading.recognised and tracker.get_slot("program") and (reading.places or reading.localities) and (
+                intent not in ("thank", "goodbye")):
+            # "我在呼和浩特" right after a programme's answer: where they live, for that programme.
+            loc = {"locality": reading.localities[0]} if reading.localities else {}
+            return reread(tracker, "inform", loc, domain)
         if not (reading.recognised and asks):
             return []
         decision = reading.intent()
@@ -204,6 +215,8 @@ class ActionCheckDistress(Action):
         reading = first_reading(dispatcher, tracker)
         if reading is None or reading.distress or reading.danger or reading.wants_human:
             return []
+        if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
+            return reread(tracker, "out_of_scope", {}, domain)
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
         if decision is None or not (reading.recognised and reading.aspects) or decision[0] in ("distress", "emergency"):
             return []

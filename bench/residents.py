@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SETS = ROOT / "tests" / "nlu" / "residents"
 FALLBACK_MARKS = ("没听明白", "还是没弄明白")
 EMERGENCY_MARKS = ("120 急救", "打 110")
+GRADER_STAFF = "eval-grader"  # the staff name the grader claims tickets under
 REFERRAL_MARK = "不归民政部门管"
 NO_LOCAL_MARK = "还没有收录"
 # Tuning happens on the development sets only; the reported sets are graded, never studied line by line.
@@ -197,8 +198,23 @@ class Client:
         return {}
 
     async def hand_back(self, sender: str) -> None:
+        """As staff do from the console: claim the conversation's ticket and hand it back (bot.handoff.service),
+        so the ticket no longer holds the conversation and the watcher does not pause it again. Without the
+        stack's database (a remote stack), Rasa's hand-back action alone."""
+        from bot.handoff import service, tickets
+        from bot.rasa.http_api import RasaAPI
+
         tracker = await self.tracker(sender)
         conv = tracker.get("sender_id", sender)
+        ticket = await tickets.open_ticket_for(conv)
+        if ticket is not None:
+            await tickets.claim(ticket.id, GRADER_STAFF)
+            rasa = RasaAPI(self.rasa_url, self.token)
+            try:
+                await service.hand_back(rasa, ticket.id, GRADER_STAFF)
+            finally:
+                await rasa.close()
+            return
         async with self.session.post(f"{self.rasa_url}/conversations/{conv}/execute",
                                      params={"token": self.token}, json={"name": "action_handback"}) as resp:
             await resp.read()

@@ -42,3 +42,10 @@ def test_resident_questions_get_useful_replies(graded):
         assert s["overall"]["useful"] >= FLOOR_OVERALL, (name, s)
         for klass, v in s["classes"].items():
             assert v["useful"] >= FLOOR_CLASS, (name, klass, s)
+
+
+def test_every_message_gets_an_answer(graded):
+    # A turn whose answer repeats until Rasa's circuit breaker stops it leaves the resident's next message without
+    # any reply; an empty reply is a resident left waiting, whatever the class.
+    silent = [o.turn.text for outs in graded.values() for o in outs if not o.reply.strip()]
+    assert not silent, f"messages answered with nothing: {silent[:5]}"

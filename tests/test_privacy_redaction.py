@@ -16,7 +16,7 @@ from rasa.shared.core.events import (ActionExecuted, ActiveLoop, BotUttered, Ses
                                      UserUttered)
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_store import REDACTED, HuiminTrackerStore
+from bot.rasa.tracker_store import REDACTED, HuiminTrackerStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ID_NUMBER = "11010519491231002X"
@@ -83,7 +83,7 @@ def test_tracker_store_saves_redacted_events_and_appends_correctly(tmp_path):
 
 
 def test_a_secret_entity_is_masked_outside_the_lookup_too():
-    from bot.tracker_store import redact_event
+    from bot.rasa.tracker_store import redact_event
 
     event = user("我的后六位 31002X 对吗", entities=[{"entity": "id_last6", "value": "31002X"}]).as_dict()
     out = redact_event(event)

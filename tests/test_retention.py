@@ -133,7 +133,7 @@ def _retention(db_url: str, tracker_url: str, *args: str, **env: str) -> subproc
 
 
 def test_retention_run_expires_old_data_and_keeps_recent(db_url, tmp_path):
-    from bot.tracker_store import HuiminTrackerStore
+    from bot.rasa.tracker_store import HuiminTrackerStore
 
     now = dt.datetime.utcnow()
     tracker_url = _tracker_url(db_url, tmp_path)
@@ -189,7 +189,7 @@ def test_retention_run_expires_old_data_and_keeps_recent(db_url, tmp_path):
 
 
 def test_retention_periods_come_from_the_environment(db_url, tmp_path):
-    from bot.tracker_store import HuiminTrackerStore
+    from bot.rasa.tracker_store import HuiminTrackerStore
 
     tracker_url = _tracker_url(db_url, tmp_path)
     store = HuiminTrackerStore(url=tracker_url)

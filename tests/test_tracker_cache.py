@@ -1,4 +1,4 @@
-"""The tracker store's session cache (bot/tracker_store.py) on real SQLite and PostgreSQL databases: what it
+"""The tracker store's session cache (bot/rasa/tracker_store.py) on real SQLite and PostgreSQL databases: what it
 returns is what Rasa's own SQL store reads from the same database, after writes by this store, by another store
 instance (a second Rasa replica), after a deletion and after a new session; it holds only redacted data."""
 from __future__ import annotations
@@ -54,7 +54,7 @@ def domain():
 
 
 def store(domain, url):
-    from bot.tracker_store import HuiminTrackerStore
+    from bot.rasa.tracker_store import HuiminTrackerStore
     return HuiminTrackerStore(domain=domain, url=url)
 
 
@@ -115,7 +115,7 @@ def new_tracker(domain, sender, events):
 
 
 def test_reads_match_rasa_and_come_from_the_cache(domain, tracker_url, monkeypatch):
-    from bot import tracker_store as ts
+    from bot.rasa import tracker_store as ts
 
     a = store(domain, tracker_url)
     sender = f"cache-{uuid.uuid4().hex[:8]}"
@@ -201,7 +201,7 @@ def test_the_cache_holds_only_what_the_database_holds(domain, tracker_url):
 def test_the_cache_is_bounded_by_events():
     from rasa.shared.core.events import ActionExecuted
 
-    from bot.tracker_store import EventCache, _Session
+    from bot.rasa.tracker_store import EventCache, _Session
 
     cache = EventCache(max_events=10)
     for i in range(4):

@@ -1,6 +1,6 @@
 """The booker's full mobile, which the service site must be able to call.
 
-The tracker store masks every mobile before it is written (bot/tracker_store.py) and a booking's slots carry
+The tracker store masks every mobile before it is written (bot/rasa/tracker_store.py) and a booking's slots carry
 only the mask and a keyed hash, so the number is kept apart when the resident gives it: encrypted (bot.privacy,
 key derived from HUIMIN_SECRET_KEY) per conversation and phone, copied onto the booking made with it, revealed
 in full only through the console with an audit record (bot/console/staff_records.py). The retention run deletes

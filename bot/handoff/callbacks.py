@@ -1,7 +1,7 @@
 """Call-back numbers a resident leaves in a conversation handed to a person (after hours: "leave your mobile
 number and we will call you back").
 
-The tracker store masks every mobile number before it is written (bot/tracker_store.py), so staff could never
+The tracker store masks every mobile number before it is written (bot/rasa/tracker_store.py), so staff could never
 call back. Here, and only for a conversation that is paused with an open ticket, the number is kept apart:
 encrypted (Fernet, key derived from HUIMIN_SECRET_KEY), shown masked, revealed in full only through the console
 with an audit record, and deleted by the retention run (bot/retention/policies.py, HUIMIN_RETENTION_CALLBACK_DAYS,

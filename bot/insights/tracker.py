@@ -2,7 +2,7 @@
 for each typed resident message, what the assistant did with it.
 
 Rasa saves a whole turn in one transaction, so a batch read by event id holds complete turns. The text is
-taken exactly as stored: the tracker store masked ID and phone numbers before writing (bot/tracker_store.py),
+taken exactly as stored: the tracker store masked ID and phone numbers before writing (bot/rasa/tracker_store.py),
 and nothing here can or does unmask it.
 """
 from __future__ import annotations

@@ -21,6 +21,7 @@ from actions.latest import latest_entities, latest_intent, latest_text
 from bot.applications import attempt_limits, verification
 from bot.applications.numbers import (canonical_application_no, find_application_no, looks_like_answer_attempt,
                                       parse_answer)
+from bot.clock import naive_utcnow
 from bot.privacy import install_log_redaction
 
 # The action server configures logging before it imports the actions: mask personal numbers from here on.
@@ -58,7 +59,7 @@ async def verified_number(tracker: Tracker, now: Optional[float] = None) -> Opti
 def _minutes_until(until: Optional[datetime]) -> int:
     if until is None:
         return 30
-    return max(1, math.ceil((until - verification.utcnow()).total_seconds() / 60))
+    return max(1, math.ceil((until - naive_utcnow(whole_seconds=True)).total_seconds() / 60))
 
 
 def _text(tracker: Tracker) -> str:

@@ -1,5 +1,5 @@
 """UTC time, one way: now as an aware datetime, and values read back from the database (SQLite returns naive
-datetimes for what was written in UTC) made aware again."""
+datetimes for what was written in UTC) made aware again; naive UTC for the columns declared without a time zone."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +8,14 @@ from typing import Optional
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def naive_utcnow(whole_seconds: bool = False) -> dt.datetime:
+    """UTC now without tzinfo, for the tables whose columns were declared without a time zone (bookings,
+    applications, verification attempts): asyncpg refuses an aware value for a PostgreSQL ``timestamp`` column.
+    ``whole_seconds``: the verification windows count whole seconds."""
+    now = utcnow().replace(tzinfo=None)
+    return now.replace(microsecond=0) if whole_seconds else now
 
 
 def as_utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from bot.applications import verification
 from bot.applications.models import VerificationCounter
 from bot.applications.numbers import Answer
+from bot.clock import naive_utcnow
 from bot.db import session_scope
 from bot.privacy import keyed_hash
 
@@ -83,7 +84,7 @@ async def _give_back(keys: List[str], url: Optional[str]) -> None:
 async def verify(application_no: str, answer: Answer, conversation_id: str, client: str, *,
                  now: Optional[datetime] = None, url: Optional[str] = None) -> verification.Verification:
     """verification.verify behind the per-conversation and per-client limits (same result type)."""
-    now = now or verification.utcnow()
+    now = now or naive_utcnow(whole_seconds=True)
     taken: List[str] = []
     for key, limit in ((_key("conversation", conversation_id), CONVERSATION_LIMIT),
                        (_key("client", client), CLIENT_LIMIT)):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from bot.applications.models import (HASH_ID, HASH_ID_LAST6, HASH_PHONE, Application, VerificationAttempt,
                                      VerificationCounter)
 from bot.applications.numbers import Answer
+from bot.clock import naive_utcnow
 from bot.db import session_scope
 from bot.privacy import keyed_hash
 
@@ -51,10 +52,6 @@ def app_key(application_no: str) -> str:
 def conversation_key(conversation_id: str, scope: str = "conv") -> str:
     # The sender id can be a WeChat openid; the counters do not need it in clear.
     return f"{scope}:" + keyed_hash(conversation_id, "verification.conversation")[:40]
-
-
-def utcnow() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
 
 
 def _insert(session, **values):
@@ -109,7 +106,7 @@ async def lock_state(application_no: Optional[str], conversation_id: str, now: O
 
     ``application_no`` is the subject being proven (an application number, or ``phone:<hash>`` for a one-time
     code); ``scope`` names the conversation's own counter (status lookups and SMS codes count separately)."""
-    now = now or utcnow()
+    now = now or naive_utcnow(whole_seconds=True)
     keys = [conversation_key(conversation_id, scope)] + ([app_key(application_no)] if application_no else [])
     T = VerificationCounter.__table__.c
     async with session_scope(url) as session:
@@ -136,7 +133,7 @@ async def verified_within(application_no: str, conversation_id: str, window: tim
     The record is the server's own audit row written by ``verify``: whatever the tracker's slots claim, an
     action discloses an application only if this says so (a forged or replayed tracker carries no such row).
     """
-    now = now or utcnow()
+    now = now or naive_utcnow(whole_seconds=True)
     T = VerificationAttempt.__table__.c
     conversation = keyed_hash(conversation_id, "verification.audit")
     async with session_scope(url) as session:
@@ -192,7 +189,7 @@ async def guarded_attempt(subject: str, conversation_id: str, factor: str, check
     """One try at proving ``subject`` in this conversation: ``check`` runs only if both counters (the subject's
     and the conversation's, in ``scope``) allow a try; failures count, success is recorded for
     ``verified_within``."""
-    now = now or utcnow()
+    now = now or naive_utcnow(whole_seconds=True)
     conv, app = conversation_key(conversation_id, scope), app_key(subject)
     # Cheap read first: a locked resident should not even take a (transient) reservation from the other counter.
     until = await lock_state(subject, conversation_id, now, url, scope)
@@ -221,4 +218,4 @@ async def guarded_attempt(subject: str, conversation_id: str, factor: str, check
 async def take_quota(key: str, window: timedelta, now: Optional[datetime] = None, url: Optional[str] = None) -> bool:
     """Use one of ``MAX_FAILURES`` uses of ``key`` per ``window`` (e.g. SMS codes sent to one phone); False when
     they are used up. Uses are never given back."""
-    return await _reserve(key, window, now or utcnow(), url)
+    return await _reserve(key, window, now or naive_utcnow(whole_seconds=True), url)

@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.booking import slots as slotlib
 from bot.booking.catalogue import Catalogue, Offering
-from bot.booking.models import Booking, BookingSlot, utcnow
+from bot.booking.models import Booking, BookingSlot
+from bot.clock import naive_utcnow
 from bot.booking.slots import Slot
 from bot.db import session_scope
 
@@ -165,7 +166,7 @@ async def book(catalogue: Catalogue, request: BookingRequest, key: str, now: dt.
             # The first statement writes, so SQLite takes its write lock at once (no read-then-upgrade deadlock).
             if not await _take_place(session, offering, slot.start):
                 raise _Full()
-            stamp = utcnow()
+            stamp = naive_utcnow()
             booking = Booking(
                 service_id=request.service_id, mode=request.mode, site_id=request.site_id, start=slot.start,
                 end=slot.end, person=request.person, address=request.address, phone_masked=request.phone_masked,
@@ -232,7 +233,7 @@ async def cancel(code: str, reason: str, by: str = "resident", url: Optional[str
             seen_start = row.start
         try:
             async with session_scope(url) as session:
-                stamp = utcnow()
+                stamp = naive_utcnow()
                 result = await session.execute(
                     Booking.__table__.update()
                     .where(Booking.__table__.c.code == code, Booking.__table__.c.status == BOOKED,
@@ -280,7 +281,7 @@ async def move(catalogue: Catalogue, code: str, new_start: dt.datetime, now: dt.
                 t = Booking.__table__
                 result = await session.execute(
                     t.update().where(t.c.code == code, t.c.status == BOOKED, t.c.start == current.start)
-                    .values(start=slot.start, end=slot.end, updated_at=utcnow()))
+                    .values(start=slot.start, end=slot.end, updated_at=naive_utcnow()))
                 if result.rowcount != 1:
                     raise _Changed()
                 await _free_place(session, current.site_id, current.service_id, current.mode, current.start)

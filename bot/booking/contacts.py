@@ -15,7 +15,8 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from bot.booking.models import Booking, BookingContact, utcnow
+from bot.booking.models import Booking, BookingContact
+from bot.clock import naive_utcnow
 from bot.booking.understand import PHONE_PURPOSE
 from bot.db import session_scope
 from bot.privacy import decrypt, encrypt, keyed_hash
@@ -34,10 +35,10 @@ async def keep(conversation_id: str, number: str, url: Optional[str] = None) -> 
     try:
         async with session_scope(url) as s:
             updated = await s.execute(sa.update(BookingContact).where(*where)
-                                      .values(ciphertext=ciphertext, created_at=utcnow()))
+                                      .values(ciphertext=ciphertext, created_at=naive_utcnow()))
             if not updated.rowcount:
                 s.add(BookingContact(conversation_id=conversation_id, phone_hash=phone_hash, ciphertext=ciphertext,
-                                     created_at=utcnow()))
+                                     created_at=naive_utcnow()))
     except IntegrityError:  # the same number kept by a concurrent message of the conversation: it is there
         pass
     return phone_hash

@@ -17,6 +17,7 @@ from bot.booking.catalogue import Catalogue
 from bot.booking.form import EXPLAIN, PHONE, PHONE_HASH, Say, Step, explain, payload, slot_button
 from bot.booking.understand import Message, phone_of, understand, when_of
 from bot.booking.when import When, describe_date, describe_time, merge
+from bot.clock import naive_utcnow
 
 CODE, PENDING, MOVE_TO = "booking_code", "booking_pending", "booking_move_to"
 # What the next message answers (booking_pending, a categorical slot the rules look at).
@@ -61,7 +62,7 @@ def _contact(msg: Message, cat: Catalogue, now: dt.datetime,
 def _minutes_until(until: Optional[dt.datetime]) -> int:
     if until is None:
         return 30
-    return max(1, math.ceil((until - verification.utcnow()).total_seconds() / 60))
+    return max(1, math.ceil((until - naive_utcnow(whole_seconds=True)).total_seconds() / 60))
 
 
 async def _trusted_phone(msg: Message, conversation_id: str, phone_hash: Optional[str], changes: Dict[str, Any],

@@ -7,15 +7,10 @@ service site must be able to call, so staff may reveal it, with an audit record.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import CheckConstraint, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
 
+from bot.clock import naive_utcnow
 from bot.db import Base
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.utcnow()
 
 
 class BookingSlot(Base):
@@ -60,8 +55,8 @@ class Booking(Base):
     idempotency_key = Column(String(128), nullable=False, unique=True)
     cancel_reason = Column(Text)
     cancelled_by = Column(String(16))  # resident | staff
-    created_at = Column(DateTime, nullable=False, default=utcnow)
-    updated_at = Column(DateTime, nullable=False, default=utcnow)
+    created_at = Column(DateTime, nullable=False, default=naive_utcnow)
+    updated_at = Column(DateTime, nullable=False, default=naive_utcnow)
     cancelled_at = Column(DateTime)
 
     __table_args__ = (
@@ -80,7 +75,7 @@ class BookingContact(Base):
     conversation_id = Column(String(128), nullable=False)
     phone_hash = Column(String(64), nullable=False)
     ciphertext = Column(Text, nullable=False)
-    created_at = Column(DateTime, nullable=False, default=utcnow)
+    created_at = Column(DateTime, nullable=False, default=naive_utcnow)
 
     __table_args__ = (
         UniqueConstraint("conversation_id", "phone_hash", name="uq_booking_contacts_phone"),

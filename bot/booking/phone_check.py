@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from bot.applications import verification
+from bot.clock import naive_utcnow
 from bot.privacy import to_halfwidth
 from bot.settings import get_settings
 
@@ -73,7 +74,7 @@ async def send_code(conversation_id: str, phone: str, phone_hash: str, now: Opti
                     url: Optional[str] = None) -> Sending:
     from bot.sms import SmsError, get_sender, texts
 
-    now = now or verification.utcnow()
+    now = now or naive_utcnow(whole_seconds=True)
     # No new code while wrong ones have locked this phone or conversation.
     until = await verification.lock_state(subject(phone_hash), conversation_id, now, url, SCOPE)
     if until is not None:
@@ -93,7 +94,7 @@ async def send_code(conversation_id: str, phone: str, phone_hash: str, now: Opti
 
 async def check_code(conversation_id: str, phone_hash: str, given: str, now: Optional[datetime] = None,
                      url: Optional[str] = None) -> verification.Verification:
-    now = now or verification.utcnow()
+    now = now or naive_utcnow(whole_seconds=True)
 
     async def check() -> bool:
         period = _period(now)

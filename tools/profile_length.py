@@ -56,7 +56,7 @@ async def _run(questions: List[str], model: Path, tracker_url: str, messages: in
 
     from bench.length import cpu_ms
     from bot.rasa.lock_store import HuiminLockStore
-    from bot.tracker_store import HuiminTrackerStore
+    from bot.rasa.tracker_store import HuiminTrackerStore
 
     store = HuiminTrackerStore(url=tracker_url)
     action = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook", headers={"X-Huimin-Actions-Token": token})

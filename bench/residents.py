@@ -52,6 +52,7 @@ class Outcome:
     reply: str
     recognised: bool = False
     fallback: bool = False
+    paused: bool = False   # handed to a person and not handed back: messages go to staff, not to Huimin
 
 
 @dataclass
@@ -249,7 +250,7 @@ async def run_conversation(client: Client, turns: List[Turn], names: Names, reco
         loop = (tracker.get("active_loop") or {}).get("name")
         passed, why = grade(turn, reply, buttons, acted, loop, tracker.get("slots") or {}, names)
         out.append(Outcome(turn, passed, why, reply[:300], recognised(turn.text),
-                           any(m in reply for m in FALLBACK_MARKS)))
+                           any(m in reply for m in FALLBACK_MARKS), bool(tracker.get("paused"))))
     return out
 
 

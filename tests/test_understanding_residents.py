@@ -47,5 +47,7 @@ def test_resident_questions_get_useful_replies(graded):
 def test_every_message_gets_an_answer(graded):
     # A turn whose answer repeats until Rasa's circuit breaker stops it leaves the resident's next message without
     # any reply; an empty reply is a resident left waiting, whatever the class.
-    silent = [o.turn.text for outs in graded.values() for o in outs if not o.reply.strip()]
+    # (While a person has the conversation, the resident's messages go to staff; the web chat and WeChat
+    # acknowledge them from the watcher, which the REST channel used here cannot receive.)
+    silent = [o.turn.text for outs in graded.values() for o in outs if not o.reply.strip() and not o.paused]
     assert not silent, f"messages answered with nothing: {silent[:5]}"

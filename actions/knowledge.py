@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from pathlib import Path
 
-from actions.rereading import already_reread, reread
+from actions.rereading import already_reread, reread, typed_choice
 from actions.latest import latest_entities, latest_intent, latest_text
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
@@ -191,6 +191,9 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         reading = reading_for(kb, latest_text(tracker), entities)
     lex = load_lexicon(Path(kb.directory))
     if not already_reread(tracker):
+        chosen = typed_choice(tracker, domain or {})
+        if chosen is not None:
+            return chosen
         # A number pasted alone, a request for a person, distress, a booking, danger: not a knowledge question,
         # whatever the classifier heard — re-read it so its own rule or form answers.
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))

@@ -4,7 +4,7 @@ ordinary rules and forms answer it. A re-read message carries ``second_reading``
 re-read again."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUttered, UserUtteranceReverted
@@ -32,3 +32,18 @@ def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict
     events += [SlotSet(slot, entities[name]) for name, slot in ENTITY_SLOTS.items()
                if name in entities and slot in slots]
     return events
+
+
+def typed_choice(tracker: Tracker, domain: Dict[str, Any]) -> Optional[List[EventType]]:
+    """"第二个" typed under an answer with buttons: re-read as that button's payload (outside forms, whose own
+    questions take numbers and dates)."""
+    from bot.nlu.textnorm import normalize
+    from bot.understanding.choices import choose, last_buttons, parse_payload
+
+    if already_reread(tracker) or (tracker.active_loop or {}).get("name"):
+        return None
+    button = choose(normalize((tracker.latest_message or {}).get("text") or ""), last_buttons(tracker.events))
+    parsed = parse_payload(button.get("payload", "")) if button else None
+    if parsed is None:
+        return None
+    return reread(tracker, parsed[0], parsed[1], domain)

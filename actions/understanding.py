@@ -17,7 +17,7 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, send
-from actions.rereading import already_reread, reread
+from actions.rereading import already_reread, reread, typed_choice
 from actions.latest import latest_intent
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
@@ -55,6 +55,9 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     With ``answer`` False every recognised message is re-read rather than answered here."""
     if already_reread(tracker):
         return None
+    chosen = typed_choice(tracker, domain)
+    if chosen is not None:
+        return chosen
     kb = current_knowledge(dispatcher)
     if kb is None:
         return []
@@ -182,6 +185,9 @@ class ActionCheckSmallTalk(Action):
         if reading is None:
             return []
         intent = latest_intent(tracker)
+        chosen = typed_choice(tracker, domain)
+        if chosen is not None:
+            return chosen
         if reading.danger:
             return reread(tracker, "emergency", {}, domain)
         if reading.wants_human and not reading.asks_if_bot and intent not in ("thank", "goodbye"):

@@ -51,3 +51,19 @@ def test_the_first_question_after_staff_hand_back_is_answered(stack):
     assert any(e.get("event") == "action" and e.get("name") == "action_handoff" for e in tracker["events"])
     reply, _ = replies[1]
     assert "低保｜所需材料" in reply, reply
+
+
+def test_a_list_answered_by_position_opens_that_choice(stack):
+    # Residents who cannot tap type the position of the button they mean.
+    (first, buttons), (chosen, _) = _run(_talk(stack, "老伴前年走了 现在我一个人住 眼睛也看不清了", "第一个"))[0]
+    assert buttons and "没听明白" not in chosen
+    name = buttons[0].removeprefix("了解").removeprefix("预约")
+    assert name in chosen, (buttons, chosen)
+
+
+def test_each_message_is_answered_once(stack):
+    # A follow-up no rule expects (a place after an answer) is answered once — never repeated until Rasa's
+    # circuit breaker stops it, which left the resident's next message without any reply.
+    replies, _ = _run(_talk(stack, "高龄津贴一个月多少钱", "那在绵阳呢", "要带啥"))
+    assert replies[1][0].count("高龄津贴｜") == 1, replies[1][0]
+    assert "高龄津贴｜所需材料" in replies[2][0], replies[2][0]

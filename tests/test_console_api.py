@@ -426,7 +426,7 @@ async def test_a_booked_mobile_is_kept_encrypted_and_revealed_with_an_audit(cons
     import actions.booking as ab
     from bot.booking import bookings, contacts
     from bot.booking.models import Booking
-    from bot.console import staff_records
+    from bot.console import bookings_phone_api
     from bot.db import session_scope
     from tests.test_booking_actions import WED, Chat, book_bath_at_home
 
@@ -465,7 +465,7 @@ async def test_a_booked_mobile_is_kept_encrypted_and_revealed_with_an_audit(cons
     assert resp.status == 403 and "13812345678" not in await resp.text()
     assert len(await auth.audit_entries(target=f"booking:{code}", url=db_url)) == 1
 
-    monkeypatch.setattr(staff_records, "PHONE_REVEALS_PER_HOUR", 3)  # wang has revealed 2 so far
+    monkeypatch.setattr(bookings_phone_api, "PHONE_REVEALS_PER_HOUR", 3)  # wang has revealed 2 so far
     assert (await post(wang, f"/api/bookings/{code}/phone")).status == 200
     resp = await post(wang, f"/api/bookings/{code}/phone")
     assert resp.status == 429 and "13812345678" not in await resp.text()

@@ -1,8 +1,8 @@
 """Staff pages and API over the other capabilities' records: bookings (list, filter, cancel with a reason
 — the resident is told) and application records (CSV upload with the importer's validation and report,
 search by number, status history). Also supplies the resident's records to the handoff conversation view.
-Personal details are masked; revealing a booking's name and address or its mobile (which the service site must
-call) and every application look-up are recorded in the audit log."""
+Personal details are masked; revealing a booking's name and address (its mobile: bookings_phone_api.py) and
+every application look-up are recorded in the audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,16 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.clock import utcnow
-from bot.console.auth import audit, audits_since, require_role
+from bot.console.auth import audit, require_role
 from bot.console.errors import ApiError, read_json, text_field
 from bot.privacy import keyed_hash, mask_name
 
 PAGES = Path(__file__).resolve().parent / "pages"
-# Full mobiles one account may reveal in an hour: a day's calls to residents fit easily; copying out the
-# bookings list does not.
-PHONE_REVEALS_PER_HOUR = 60
-PHONE_REVEALED = "booking_phone_revealed"
 
 
 def _catalogue():
@@ -84,30 +79,6 @@ async def booking_reveal(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "没有这个预约")
     await audit(request["user"].name, "reveal", f"booking:{b.code}", "name and address", request.app["db_url"])
     return web.json_response({"booking": _booking_dict(b, _catalogue(), reveal=True)})
-
-
-@require_role("staff")
-async def booking_phone_reveal(request: web.Request) -> web.Response:
-    """A booking's mobile in full, for the service site to call. Every reveal is recorded in the audit log (who,
-    when, which booking) before the number is sent; an account may reveal PHONE_REVEALS_PER_HOUR an hour."""
-    from bot.booking import bookings, contacts
-    db_url = request.app["db_url"]
-    b = await bookings.get(request.match_info["code"], db_url)
-    if b is None:
-        raise ApiError(404, "not_found", "没有这个预约")
-    user = request["user"].name
-    if await audits_since(user, PHONE_REVEALED, utcnow() - dt.timedelta(hours=1), db_url) >= PHONE_REVEALS_PER_HOUR:
-        raise ApiError(429, "too_many_reveals", f"一小时内最多显示 {PHONE_REVEALS_PER_HOUR} 个完整号码，请稍后再试")
-    cipher = await contacts.of_booking(b.code, db_url)
-    await audit(user, PHONE_REVEALED, f"booking:{b.code}", "full mobile" if cipher else "full mobile (not kept)",
-                db_url)
-    number = contacts.number_of(cipher)
-    message = None
-    if cipher is None:
-        message = f"只有 {b.phone_masked}：这个预约没有保存完整号码（登记得较早，或已过保存期限）"
-    elif number is None:
-        message = f"只有 {b.phone_masked}：完整号码已经无法解密（系统密钥换过了）"
-    return web.json_response({"code": b.code, "number": number, "masked": b.phone_masked, "message": message})
 
 
 @require_role("staff")
@@ -289,7 +260,6 @@ def add_staff_records_routes(app: web.Application) -> None:
     r.add_get("/staff/applications", _page("applications.html"))
     r.add_get("/api/bookings", bookings_list)
     r.add_post("/api/bookings/{code}/reveal", booking_reveal)
-    r.add_post("/api/bookings/{code}/phone", booking_phone_reveal)
     r.add_post("/api/bookings/{code}/cancel", booking_cancel)
     r.add_get("/api/applications/{number}", application_show)
     r.add_post("/api/applications/import", application_import)

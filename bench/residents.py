@@ -28,7 +28,9 @@ SETS = ROOT / "tests" / "nlu" / "residents"
 FALLBACK_MARKS = ("没听明白", "还是没弄明白")
 EMERGENCY_MARKS = ("120 急救", "打 110")
 GRADER_STAFF = "eval-grader"  # the staff name the grader claims tickets under
-REFERRAL_MARK = "不归民政部门管"
+# A referral says the matter is another office's ("不归民政部门管"), or, for civil affairs' own other windows
+# (婚姻登记), that it is outside what Huimin answers.
+REFERRAL_MARKS = ("不归民政部门管", "不在惠民助手能答的范围")
 NO_LOCAL_MARK = "还没有收录"
 # Tuning happens on the development sets only; the reported sets are graded, never studied line by line.
 DEV_SETS = ("dev", "dev2", "dev2_conversations")
@@ -122,7 +124,7 @@ def grade(turn: Turn, reply: str, buttons: List[str], actions: List[str], active
         ok = ok or ("booking_form" in actions and slots.get("service") == e["booking"])
         return ok, "booking" if ok else f"no booking of {e['booking']}"
     if e.get("referral"):
-        ok = REFERRAL_MARK in reply
+        ok = any(m in reply for m in REFERRAL_MARKS)
         return ok, "referral" if ok else "no referral"
     if "recommend" in e:
         if any(m in reply for m in EMERGENCY_MARKS):

@@ -141,3 +141,15 @@ def test_a_group_named_with_words_for_one_member_is_that_member():
     assert narrow_group(KB, "care_subsidies", "老年人的护理补贴怎么申请") == "elderly_care_subsidy"
     assert narrow_group(KB, "care_subsidies", "重度残疾的护理补贴") == "disability_care"
     assert narrow_group(KB, "care_subsidies", "护理补贴怎么申请") == "care_subsidies"
+
+
+def test_civil_affairs_own_windows_are_never_said_to_be_someone_elses():
+    from bot.understanding import replies
+    from bot.understanding.lexicon import load_lexicon
+
+    lex = load_lexicon(ROOT / "knowledge")
+    marriage = reading_for(KB, "补办结婚证去哪里").referral
+    pension = reading_for(KB, "养老金今年涨多少").referral
+    told = replies.referral(lex, marriage).text
+    assert "不归民政部门管" not in told and "婚姻登记处" in told
+    assert "不归民政部门管" in replies.referral(lex, pension).text

@@ -30,7 +30,8 @@ CUE_LISTS = ("human", "asks_if_bot", "distress", "danger", "danger_if_now", "aft
 REPLY_FIELDS = {
     "recommend_intro": set(), "recommend_line": {"name", "why"}, "recommend_outro": set(),
     "recommend_program_button": {"name"}, "recommend_service_button": {"name"}, "recommend_none": set(),
-    "human_button": set(), "ask_policy_button": set(), "referral": {"topic", "office"}, "referral_more": set(),
+    "human_button": set(), "ask_policy_button": set(), "referral": {"topic", "office"},
+    "referral_civil_affairs": {"topic", "office"}, "referral_more": set(),
     "no_local_rule": {"place"},
     "combine_known": {"first", "second", "answer", "source"}, "combine_unknown": {"first", "second"},
     "combine_button": {"name"}, "second_question": {"aspect_label"},
@@ -50,6 +51,7 @@ class Referral:
     topic: str
     cues: Tuple[str, ...]
     office: str
+    civil_affairs: bool = False   # handled by another part of civil affairs (婚姻登记): not "不归民政部门管"
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,8 @@ def _parse(directory: Path, problems: List[Problem]) -> Lexicon:
                                                     for k in ("topic", "cues", "office")):
             problems.append(Problem(name, line_of(doc.get("referrals"), i), "referrals 每一项要有 topic、cues、office"))
             continue
-        referrals.append(Referral(str(item["topic"]), _cues(item["cues"]), str(item["office"]).strip()))
+        referrals.append(Referral(str(item["topic"]), _cues(item["cues"]), str(item["office"]).strip(),
+                                  item.get("civil_affairs") is True))
     lex.referrals = tuple(referrals)
     lex.replies = _replies(name, doc.get("replies"), problems)
     combos = []

@@ -51,7 +51,8 @@ def recommend(kb: KnowledgeBase, lex: Lexicon, situations: Sequence[Situation],
 
 
 def referral(lex: Lexicon, found: Referral) -> Answer:
-    text = "\n".join([fill(lex, "referral", topic=found.topic, office=found.office), fill(lex, "referral_more")])
+    frame = "referral_civil_affairs" if found.civil_affairs else "referral"
+    text = "\n".join([fill(lex, frame, topic=found.topic, office=found.office), fill(lex, "referral_more")])
     return Answer(text=text, buttons=[{"title": fill(lex, "ask_policy_button"), "payload": "/ask_overview"},
                                       _human_button(lex)])
 

@@ -91,3 +91,15 @@ async def editor_console(db_url: str, tmp_path, monkeypatch, users, password: st
         yield str(server.make_url("")).rstrip("/"), kdir
     finally:
         await server.close()
+
+
+def drop_situations(path: Path) -> None:
+    """Remove an entry file's ``situations`` (in a test's copy of knowledge/), so a test can add the first one
+    whatever the checkout's content has meanwhile."""
+    from ruamel.yaml import YAML
+
+    y = YAML()
+    doc = y.load(path.read_text(encoding="utf-8"))
+    doc.pop("situations", None)
+    with path.open("w", encoding="utf-8") as f:
+        y.dump(doc, f)

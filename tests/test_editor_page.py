@@ -7,7 +7,7 @@ import pytest
 
 from bot.editor.service import EditorService
 from tests.conftest import ARTIFACTS, CHROMIUM_ARGS
-from tests.editor_helpers import editor_console
+from tests.editor_helpers import drop_situations, editor_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 PASSWORD = "page-password-1"
@@ -105,6 +105,7 @@ async def test_editor_adds_a_situation_by_ticking_concepts(console, chromium_pat
     from bot.understanding.lexicon import load_lexicon
 
     url, kdir, _ = console
+    drop_situations(kdir / "programs" / "dibao_edge.yml")
     why = "收入刚过低保线、日子还是紧的，可以问问低保边缘家庭（页面测试）。"
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
@@ -132,6 +133,9 @@ async def test_editor_adds_a_situation_by_ticking_concepts(console, chromium_pat
             await page.screenshot(path=str(ARTIFACTS / "editor_situation.png"), full_page=True)
             await page.click("#save")
             await page.wait_for_selector("#messages:has-text('已保存')")
+            # The form drawn again from the saved entry still offers the concepts, the saved one ticked.
+            await page.wait_for_selector("#f-situations-0-when input[value=no_income]:checked")
+            assert await page.locator("#f-situations-0-when input[type=checkbox]").count() > 10
             text = (kdir / "programs" / "dibao_edge.yml").read_text(encoding="utf-8")
             assert why in text
             assert ("dibao_edge", ("no_income",)) in {(s.entry_id, s.when) for s in load_lexicon(kdir).situations}

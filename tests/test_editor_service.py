@@ -263,6 +263,9 @@ async def test_situations_are_a_form_field_checked_like_kb_check_on_save(svc, kd
     from bot.knowledge.loader import load_knowledge
     from bot.understanding.context import reading_for
 
+    from tests.editor_helpers import drop_situations
+
+    drop_situations(kdir / "programs" / "dibao_edge.yml")
     entry = svc.get_entry("program", "dibao_edge")
     assert "situations" not in entry["data"]
     [field] = [f for f in entry["fields"] if f["path"] == ["situations"]]

@@ -20,11 +20,16 @@ from tests.test_editor_retrain import editor_console, rasa, tiny_project, wait_f
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(900)]
 
-# One question far from welfare, in several spellings (one with a mobile number), that the session's model sends
-# to the fallback; none of the stack's other tests asks it, so its group holds only these.
+# Questions far from welfare, each in several spellings (one with a mobile number), that no other test asks. The
+# test takes the first whose spellings the session's model sends to the fallback (at least three of them): a
+# model trained on other data may read one of them as out of scope.
 PHONE = "13800138002"
-QUESTIONS = ["企鹅打喷嚏吗", "企鹅会打喷嚏吗", "企鹅能打喷嚏不", f"企鹅会不会打喷嚏 {PHONE}"]
 MASKED = "138****8002"
+FAMILIES = [
+    ("企鹅", ["企鹅打喷嚏吗", "企鹅会打喷嚏吗", "企鹅能打喷嚏不", f"企鹅会不会打喷嚏 {PHONE}"]),
+    ("恐龙蛋", ["恐龙蛋要怎么孵", "孵恐龙蛋的办法", "恐龙蛋该咋孵出来", f"恐龙蛋怎么孵出来 {PHONE}"]),
+    ("彩虹", ["彩虹啥味道", "彩虹吃起来啥味", "彩虹尝着是甜的吗", f"彩虹什么味道 {PHONE}"]),
+]
 
 
 def _intent(parsed: dict) -> str:
@@ -35,11 +40,17 @@ async def test_acting_on_a_group_then_retraining_changes_its_replay_count(stack,
                                                                         tiny_project, tmp_path,  # noqa: F811
                                                                         monkeypatch):
     original_model = str(Path(stack.model))
-    for text in QUESTIONS:
-        await ask(stack.rasa_url, text, sender="moon-" + uuid.uuid4().hex[:10])
-    before = {t: _intent(await rasa(stack, "POST", "/model/parse", {"text": t})) for t in QUESTIONS}
-    fallen = [t for t, intent in before.items() if intent == "nlu_fallback"]
-    assert len(fallen) >= 3, before
+    seen = {}
+    for word, questions in FAMILIES:
+        before = {t: _intent(await rasa(stack, "POST", "/model/parse", {"text": t})) for t in questions}
+        fallen = [t for t, intent in before.items() if intent == "nlu_fallback"]
+        seen[word] = before
+        if len(fallen) >= 3:
+            break
+    else:
+        pytest.fail(f"the served model sends too few of these questions to the fallback: {seen}")
+    for text in questions:
+        await ask(stack.rasa_url, text, sender="insights-retrain-" + uuid.uuid4().hex[:10])
 
     saved_revision = None
     async with editor_console(stack, sqlite_url, tiny_project, tmp_path, monkeypatch) as call:
@@ -47,15 +58,15 @@ async def test_acting_on_a_group_then_retraining_changes_its_replay_count(stack,
             # Grouped and masked: one row for the spellings of one question, the mobile number never shown.
             await call("GET", "/api/insights/overview?refresh=1")
             groups = (await call("GET", "/api/insights/groups"))["groups"]
-            [row] = [g for g in groups if any("企鹅" in s for s in g["samples"])]
+            [row] = [g for g in groups if any(word in s for s in g["samples"])]
             group = await call("GET", f"/api/insights/groups/{row['id']}")
             assert PHONE not in str(groups) + str(group)
             stored = set(group["texts"])
-            assert {t.replace(PHONE, MASKED) for t in fallen} <= stored <= {t.replace(PHONE, MASKED) for t in QUESTIONS}
+            assert {t.replace(PHONE, MASKED) for t in fallen} <= stored <= {t.replace(PHONE, MASKED) for t in questions}
             teach = sorted(t for t in stored if "*" not in t)
 
             history = (await call("GET", "/api/editor/entries/program/dibao/history"))["revisions"]
-            await _act_on_the_page(call, chromium_path, row["id"], teach, len(stored))
+            await _act_on_the_page(call, chromium_path, row["id"], word, teach, len(stored))
             revisions = (await call("GET", "/api/editor/entries/program/dibao/history"))["revisions"]
             assert len(revisions) == len(history) + 1
             saved_revision = revisions[0]["id"]
@@ -108,7 +119,7 @@ async def _page(p, call, chromium_path):
     return browser, page, base, errors
 
 
-async def _act_on_the_page(call, chromium_path: str, group_id: int, teach, total: int):
+async def _act_on_the_page(call, chromium_path: str, group_id: int, word: str, teach, total: int):
     """On /editor/insights: the group's row (masked), its action form, the messages ticked as examples of 低保's
     materials (masked ones cannot be ticked), sent."""
     from playwright.async_api import async_playwright
@@ -121,7 +132,7 @@ async def _act_on_the_page(call, chromium_path: str, group_id: int, teach, total
             row = page.locator(f"tr[data-group='{group_id}']")
             await row.wait_for()
             text = await row.text_content()
-            assert "企鹅" in text and PHONE not in text
+            assert word in text and PHONE not in text
             await row.locator("button").click()
             form = page.locator("tr.act-row form")
             await form.wait_for()

@@ -321,3 +321,42 @@ def test_wechat_asks_after_the_second_answer_and_stores_the_numbered_vote(stack,
     assert (False, "materials") in asyncio.run(stored())
     # A third answer brings no question again.
     assert question not in say("低保需要什么材料")
+
+
+async def test_a_situation_added_from_the_page_answers_the_next_resident_at_once(stack):
+    """A message nothing fits (a carer who cannot cope, said in words no situation asks for) falls to the fallback
+    and is grouped; the editor adds a situation of a bookable service from its group, ticking the concept found in
+    it; without retraining, the running action server recommends that service to the next resident saying the
+    same, and the replay counts the message as understood by the second reading."""
+    # A carer's words that no situation asks for; the first the served model sends to the fallback.
+    fallen = [t for t in ("不会照顾病人", "伺候不过来了", "照顾不过来了")
+              if (await _parse(stack, t))["intent"]["name"] == "nlu_fallback"]
+    assert fallen, "the served model understands every one of these: pick words it sends to the fallback"
+    said = fallen[0]
+    editor = await Editor.login(stack)
+    why = "家里有人要照护、自己伺候不过来的，可以预约上门康复护理，让专业的人搭把手。"
+    saved = None
+    try:
+        first = "\n".join(await ask(stack.rasa_url, said, sender="insights-" + uuid.uuid4().hex[:10]))
+        assert why not in first
+        await editor.call("GET", "/api/insights/overview?refresh=1")
+        [row] = [g for g in (await editor.call("GET", "/api/insights/groups"))["groups"] if said in g["samples"]]
+        group = await editor.call("GET", f"/api/insights/groups/{row['id']}")
+        assert {c["id"]: c["found"] for c in group["concepts"]}["caregiver"] >= 1  # suggested on the page
+        acted = await editor.call("POST", f"/api/insights/groups/{row['id']}/action",
+                                  {"action": "situation", "entry": "service:rehab_care", "why": why,
+                                   "when": ["caregiver"], "texts": [said]})
+        detail = acted["action_detail"]
+        saved = detail["revision"]
+        assert detail["fits"] == [said] and detail["needs_retraining"] is False
+        again = "\n".join(await ask(stack.rasa_url, said, sender="insights-" + uuid.uuid4().hex[:10]))
+        assert why in again and "康复护理" in again, again
+        replay = await editor.call("POST", "/api/insights/replay", {})
+        [mine] = [g for g in replay["groups"] if g["group"] == row["id"]]
+        [message] = [m for m in mine["messages"] if m["text"] == said]
+        assert message["answered"] and message["by"] == "second_reading" and message["intent"] == "nlu_fallback"
+    finally:
+        if saved is not None:  # the session's other tests expect the catalogue as it was
+            await editor.call("POST", "/api/editor/entries/service/rehab_care/restore",
+                              {"revision_id": saved, "side": "before"})
+        await editor.close()

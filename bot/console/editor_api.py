@@ -105,14 +105,14 @@ async def editor_list(request: web.Request) -> web.Response:
 async def editor_get(request: web.Request) -> web.Response:
     """One entry as a form model (fields, data, version) and as raw YAML"""
     entry = await _blocking(request, _service(request).get_entry, _kind(request), request.match_info["entry_id"])
-    return web.json_response(await _with_concepts(request, entry))
+    return web.json_response(entry)
 
 
-async def _with_concepts(request: web.Request, model: dict) -> dict:
-    """A form with situations offers the concepts of ``knowledge/understanding.yml`` for their ``when``."""
-    if any(f.get("path") == ["situations"] for f in model.get("fields") or ()):
-        model["concepts"] = await _blocking(request, concept_choices, _service(request).knowledge_dir)
-    return model
+@require_role("editor")
+async def editor_concepts(request: web.Request) -> web.Response:
+    """The concepts of knowledge/understanding.yml with a few of their words: the choices of a situation's when"""
+    concepts = await _blocking(request, concept_choices, _service(request).knowledge_dir)
+    return web.json_response({"concepts": concepts})
 
 
 @require_role("editor")
@@ -120,7 +120,7 @@ async def editor_template(request: web.Request) -> web.Response:
     """A new entry's form from its kind's template (nothing is written until it is created)"""
     model = await _blocking(request, _service(request).new_entry, _kind(request),
                             request.query.get("id", ""), request.query.get("name", ""))
-    return web.json_response(await _with_concepts(request, model))
+    return web.json_response(model)
 
 
 @require_role("editor")
@@ -271,6 +271,7 @@ def add_editor_api_routes(app: web.Application) -> None:
     app.on_cleanup.append(_close_trainer)
     r = app.router
     r.add_get("/api/editor/kinds", editor_kinds)
+    r.add_get("/api/editor/concepts", editor_concepts)
     r.add_get("/api/editor/entries", editor_list)
     r.add_get("/api/editor/revisions", editor_recent)
     r.add_get("/api/editor/revisions/{revision_id}", editor_revision)

@@ -80,8 +80,16 @@
   async function openEntry(kind, id) {
     if (!mayLeave()) { return; }
     var entry = await api("GET", "/api/editor/entries/" + encodeURIComponent(kind) + "/" + encodeURIComponent(id));
+    await loadConcepts();
     showEntry(entry, false);
     await loadList();
+  }
+
+  // The choices of a situation's "when" (knowledge/understanding.yml), read again with each entry opened: an
+  // editor may have changed the word list meanwhile.
+  async function loadConcepts() {
+    try { state.concepts = (await api("GET", "/api/editor/concepts")).concepts; }
+    catch (e) { state.concepts = state.concepts || null; }
   }
 
   function showEntry(entry, isNew) {
@@ -207,10 +215,10 @@
       var rec = el("div", {"class": "record", role: "group", "aria-label": f.label + " " + (i + 1)});
       f.columns.forEach(function (c) {
         var cf = {path: f.path.concat([i, c.key]), label: c.label, type: c.type === "list" ? "list" : c.type};
-        if (c.choices === "concepts" && state.entry.concepts) {
+        if (c.choices === "concepts" && state.concepts) {
           var chosen = getAt(state.data, cf.path) || [];
-          var unknown = chosen.filter(function (v) { return !state.entry.concepts.some(function (k) { return k.id === v; }); });
-          var picker = HuiminDom.conceptPicker(state.entry.concepts, chosen, fieldId(cf.path), function (ids) {
+          var unknown = chosen.filter(function (v) { return !state.concepts.some(function (k) { return k.id === v; }); });
+          var picker = HuiminDom.conceptPicker(state.concepts, chosen, fieldId(cf.path), function (ids) {
             setAt(state.data, cf.path, ids.concat(unknown)); onEdit();
           });
           picker.setAttribute("aria-label", cf.label);
@@ -519,6 +527,7 @@
       try {
         var model = await api("GET", "/api/editor/templates/" + $("new-kind").value + "?id=" +
                               encodeURIComponent($("new-id").value.trim()) + "&name=" + encodeURIComponent($("new-name").value.trim()));
+        await loadConcepts();
         showEntry(model, true);
       } catch (e) { say(e.message || "没能打开模板。", "error"); }
     });

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Callable, Dict, List, Text
+from typing import Any, Callable, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -253,10 +253,15 @@ class ActionBookingManage(Action):
         conv = tracker.sender_id
         templates = _templates(domain)
         intent = msg.intent
-        number = _entity_value(tracker, "application_no")
-        if intent == "my_bookings" and not pending and number and not already_reread(tracker):
-            # "之前交过一次 号是MZ-2026-… 帮我看看": an application number, not a booking (booking codes are YY…).
-            return reread(tracker, "check_status", {"application_no": number}, domain)
+        if intent == "my_bookings" and not pending and not already_reread(tracker):
+            number = _entity_value(tracker, "application_no")
+            if number:
+                # "之前交过一次 号是MZ-2026-… 帮我看看": an application number, not a booking (codes are YY…).
+                return reread(tracker, "check_status", {"application_no": number}, domain)
+            wanted = _new_booking_asked(dispatcher, tracker)
+            if wanted:
+                # "帮我 book 个 visit": a new booking, not the list of old ones.
+                return reread(tracker, "book_service", {"service": wanted}, domain)
         try:
             if pending == manage.CANCEL_CONFIRM and intent in ("affirm", "deny"):
                 if intent == "affirm":
@@ -282,6 +287,16 @@ class ActionBookingManage(Action):
             return []
         await _keep_contact(tracker, step)
         return _emit(dispatcher, step)
+
+
+def _new_booking_asked(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[str]:
+    """The service of a new booking the message asks for, read from its words (bot.understanding), if any."""
+    from actions.knowledge import current_knowledge
+    from bot.understanding.context import reading_of
+
+    kb = current_knowledge(dispatcher)
+    decision = reading_of(kb, tracker).intent() if kb is not None else None
+    return decision[1].get("service") if decision and decision[0] == "book_service" else None
 
 
 def _entity_value(tracker: Tracker, name: str) -> Any:

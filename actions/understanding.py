@@ -224,8 +224,11 @@ class ActionCheckDistress(Action):
         if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
             return reread(tracker, "out_of_scope", {}, domain)
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
-        if decision is None or not (reading.recognised and reading.aspects) or decision[0] in ("distress", "emergency"):
+        if decision is None or decision[0] in ("distress", "emergency", "describe_situation", "inform"):
             return []
+        if decision[0].startswith("ask_") and not (reading.recognised and reading.aspects):
+            return []
+        # A plain question, a number to look up, a booking: no words of distress, so answer what was asked.
         return reread(tracker, decision[0], decision[1], domain)
 
 
@@ -264,4 +267,9 @@ class ActionCheckHuman(Action):
             return reread(tracker, "distress", {"program": reading.programs[0]} if reading.programs else {}, domain)
         if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
             return reread(tracker, "out_of_scope", {}, domain)
+        decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
+        if decision is not None and decision[0] not in ("request_human", "out_of_scope", "inform"):
+            # Mixed-language or pinyin messages sound like "human please" to the classifier ("I want to book 助餐
+            # for my grandma"): what the words name decides.
+            return reread(tracker, decision[0], decision[1], domain)
         return []

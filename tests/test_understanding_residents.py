@@ -16,10 +16,11 @@ from bench.residents import evaluate, summarise
 
 pytestmark = pytest.mark.stack
 
-# Regression floors below the figures measured on 2026-12-07 (README, "Understanding residents": test 0.74 overall,
-# lowest class 0.59; conversations 0.76, lowest class 0.50 with two turns). They are not the targets
+# Regression floors below the figures measured on 2026-12-07 on model huimin-db6406c02af7b7bb (README,
+# "Understanding residents": test 0.84 overall, lowest class 0.78; conversations 0.79, lowest class 0.50 with two
+# turns), leaving room for the run-to-run spread of a retrained model. They are not the targets
 # (95 % / 90 %), which are not met yet; raise them as understanding improves, never lower them to pass.
-FLOOR_OVERALL = 0.70
+FLOOR_OVERALL = 0.75
 FLOOR_CLASS = 0.45
 
 

@@ -230,3 +230,41 @@ def test_the_action_server_gets_the_recent_turns_and_reads_what_it_read_from_all
             users = sum(isinstance(e, UserUttered) for e in events[start:n])
             assert rasa_fixes.ACTION_CALL_TURNS <= users < len(events)
     assert trimmed > 300
+
+
+def test_rewinds_replay_from_the_last_turns_as_rasa_replays_everything(monkeypatch):
+    """A rewind or reverted action (bot/rasa/fixes.py) resumes its replay from a kept state: after every event of a
+    real long conversation (fallbacks, re-readings, forms) and of one with reverted actions, the tracker is the
+    one Rasa's full replay gives — slots and whether they were set, latest message and action, loop, pause."""
+    import json
+    from pathlib import Path
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionReverted, Event, UserUtteranceReverted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_fixes.install()
+    domain = Domain.load("bot/domain")
+    real = [Event.from_parameters(e) for e in
+            json.loads((Path(__file__).parent / "fixtures" / "long_conversation.json").read_text())]
+    kept_apply = UserUtteranceReverted.apply_to
+
+    def rasas_apply(self, tracker):
+        tracker._reset()
+        tracker.replay_events()
+
+    resets = 0
+    for sender, events in (("replay-real", real), ("replay-made", _conversation())):
+        ours = DialogueStateTracker(sender, domain.slots)
+        theirs = DialogueStateTracker(sender + "-rasa", domain.slots)
+        for n, event in enumerate(events):
+            ours.update(event)
+            monkeypatch.setattr(UserUtteranceReverted, "apply_to", rasas_apply)
+            monkeypatch.setattr(ActionReverted, "apply_to", rasas_apply)
+            theirs.update(event)
+            monkeypatch.setattr(UserUtteranceReverted, "apply_to", kept_apply)
+            monkeypatch.setattr(ActionReverted, "apply_to", kept_apply)
+            got, expected = _state(ours), _state(theirs)
+            assert got[1:] == expected[1:], (sender, n, event)
+            resets += isinstance(event, (UserUtteranceReverted, ActionReverted))
+    assert resets > 5

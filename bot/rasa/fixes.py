@@ -359,23 +359,30 @@ def _install_incremental_applied_events(max_conversations: int = 1000) -> None:
 
     known: "OrderedDict[str, tuple]" = OrderedDict()
 
+    def _loop_names(events: list) -> frozenset:
+        return frozenset(event.name for event in events if isinstance(event, ActiveLoop) and event.name)
+
     def applied_events(self) -> list:
         events = list(self.events)
         entry = known.get(self.sender_id)
-        same = _same_prefix(entry[1], events) if entry is not None else 0
-        if entry is not None and same == len(entry[1]):
-            # Only events added since: the names of the forms activated in them are the only new ones.
-            loop_names = entry[0] + [event.name for event in events[same:]
-                                     if isinstance(event, ActiveLoop) and event.name]
-        else:
-            loop_names = [event.name for event in events if isinstance(event, ActiveLoop) and event.name]
+        checkpoints: list = []
+        if entry is not None:
+            same = _same_prefix(entry[1], events)
+            checkpoints = [cp for cp in entry[2] if cp[0] <= same]
         applied: list = []
         start = 0
-        checkpoints: list = []
-        if entry is not None and entry[0] == loop_names:
-            checkpoints = [cp for cp in entry[2] if cp[0] <= same]
-            if checkpoints:
-                start, applied = checkpoints[-1][0], list(checkpoints[-1][1])
+        # Rasa folds a form's steps for the names of every form activated anywhere in the events (only whether a
+        # name is among them matters): those before a checkpoint are kept with it, the rest are looked up.
+        if checkpoints:
+            position, kept, names = checkpoints[-1]
+            loop_names = names | _loop_names(events[position:])
+            if loop_names == entry[0]:
+                start, applied = position, list(kept)
+            else:
+                checkpoints = []
+        if not start:
+            loop_names = _loop_names(events)
+        running = set(checkpoints[-1][2]) if start else set()
         for i in range(start, len(events)):
             event = events[i]
             # Rasa's loop, unchanged:
@@ -391,9 +398,11 @@ def _install_incremental_applied_events(max_conversations: int = 1000) -> None:
                 self._undo_till_previous_loop_execution(event.action_name, applied)
             else:
                 applied.append(event)
+            if isinstance(event, ActiveLoop) and event.name:
+                running.add(event.name)
             if (isinstance(event, ActionExecuted) and event.action_name == ACTION_LISTEN_NAME
                     and i + 1 > start):
-                checkpoints.append((i + 1, list(applied)))
+                checkpoints.append((i + 1, list(applied), frozenset(running)))
         known[self.sender_id] = (loop_names, events, checkpoints[-KEEP_CHECKPOINTS:])
         known.move_to_end(self.sender_id)
         while len(known) > max_conversations:
@@ -574,6 +583,64 @@ def _install_action_call_window() -> None:
     RemoteAction._action_call_format = _action_call_format
 
 
+def _restore_into(tracker: Any, snapshot: tuple) -> None:
+    """``_restore`` onto this very tracker (its slots, latest message and action, loop, follow-up, pause)."""
+    import dataclasses
+
+    slots, message, action, bot, followup, paused, loop = snapshot
+    for name, value, has_been_set in slots:
+        tracker.slots[name]._value, tracker.slots[name]._has_been_set = value, has_been_set
+    tracker.latest_message, tracker.latest_bot_utterance = message, bot
+    tracker.latest_action = dict(action) if action is not None else None
+    tracker.followup_action, tracker._paused = followup, paused
+    tracker.active_loop = dataclasses.replace(loop) if loop is not None else None
+
+
+def _install_incremental_replay(max_conversations: int = 1000) -> None:
+    """A rewind (``UserUtteranceReverted``, after every fallback) or ``ActionReverted`` resets the tracker and
+    replays every applied event of the conversation: in a long conversation, the largest cost of a turn with a
+    fallback. The state reached at the last few ``action_listen``s of a replay is kept per conversation; the next
+    replay whose applied events begin with the very same events starts from there and applies only the rest
+    (a rewind removes the latest turn, so the history up to an earlier ``action_listen`` is unchanged)."""
+    from collections import OrderedDict
+
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted, ActionReverted, UserUtteranceReverted
+
+    kept: "OrderedDict[tuple, list]" = OrderedDict()
+
+    def replay(tracker: Any) -> None:
+        applied = tracker.applied_events()
+        key = (tracker.sender_id, tuple(tracker.slots))
+        start = 0
+        checkpoints = []
+        for prefix, state in reversed(kept.get(key, [])):
+            if len(prefix) <= len(applied) and _same_prefix(prefix, applied) == len(prefix):
+                _restore_into(tracker, state)
+                start = len(prefix)
+                break
+        listens = [i for i in range(start, len(applied)) if isinstance(applied[i], ActionExecuted)
+                   and applied[i].action_name == ACTION_LISTEN_NAME][-KEEP_CHECKPOINTS:]
+        for i in range(start, len(applied)):
+            applied[i].apply_to(tracker)
+            if listens and i == listens[0]:
+                listens.pop(0)
+                checkpoints.append((applied[:i + 1], _snapshot(tracker)))
+        if checkpoints:
+            kept[key] = checkpoints
+            kept.move_to_end(key)
+            while len(kept) > max_conversations:
+                kept.popitem(last=False)
+
+    def apply_to(self: Any, tracker: Any) -> None:
+        tracker._reset()
+        replay(tracker)
+
+    apply_to.__doc__ = UserUtteranceReverted.apply_to.__doc__
+    UserUtteranceReverted.apply_to = apply_to
+    ActionReverted.apply_to = apply_to
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -586,4 +653,5 @@ def install() -> None:
     _install_incremental_applied_events()
     _install_state_windows()
     _install_action_call_window()
+    _install_incremental_replay()
     _installed = True

@@ -323,11 +323,13 @@ def test_wechat_asks_after_the_second_answer_and_stores_the_numbered_vote(stack,
     assert question not in say("低保需要什么材料")
 
 
-async def test_a_situation_added_from_the_page_answers_the_next_resident_at_once(stack):
+async def test_a_situation_added_from_the_page_answers_the_next_resident_at_once(stack, chromium_path):
     """A message nothing fits (a carer who cannot cope, said in words no situation asks for) falls to the fallback
-    and is grouped; the editor adds a situation of a bookable service from its group, ticking the concept found in
-    it; without retraining, the running action server recommends that service to the next resident saying the
-    same, and the replay counts the message as understood by the second reading."""
+    and is grouped; on the insights page the editor adds a situation of a bookable service from its group, ticking
+    the concept the page found in it; without retraining, the running action server recommends that service to the
+    next resident saying the same, and the replay counts the message as understood by the second reading."""
+    from playwright.async_api import async_playwright
+
     # A carer's words that no situation asks for; the first the served model sends to the fallback.
     fallen = [t for t in ("不会照顾病人", "伺候不过来了", "照顾不过来了")
               if (await _parse(stack, t))["intent"]["name"] == "nlu_fallback"]
@@ -341,13 +343,32 @@ async def test_a_situation_added_from_the_page_answers_the_next_resident_at_once
         assert why not in first
         await editor.call("GET", "/api/insights/overview?refresh=1")
         [row] = [g for g in (await editor.call("GET", "/api/insights/groups"))["groups"] if said in g["samples"]]
-        group = await editor.call("GET", f"/api/insights/groups/{row['id']}")
-        assert {c["id"]: c["found"] for c in group["concepts"]}["caregiver"] >= 1  # suggested on the page
-        acted = await editor.call("POST", f"/api/insights/groups/{row['id']}/action",
-                                  {"action": "situation", "entry": "service:rehab_care", "why": why,
-                                   "when": ["caregiver"], "texts": [said]})
-        detail = acted["action_detail"]
+        async with async_playwright() as p:
+            browser, page = await _logged_in_page(p, chromium_path, stack, editor)
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            try:
+                await page.goto(stack.console_url + "/editor/insights")
+                await page.locator(f"tr[data-group='{row['id']}'] button").click()
+                form = page.locator("tr.act-row form")
+                await form.wait_for()
+                await form.locator("select[name=action]").select_option("situation")
+                await form.locator("select[name=entry]").select_option("service:rehab_care")
+                await form.locator("input[name=why]").fill(why)
+                concept = form.locator("fieldset.when input[value=caregiver]")
+                label = await form.locator("fieldset.when label[for$='-when-caregiver']").text_content()
+                assert "这组里 1 条" in label  # the concept found in the group's message, suggested first
+                await concept.check()
+                await page.screenshot(path=str(ARTIFACTS / "insights_situation.png"), full_page=True)
+                await form.locator("button[type=submit]").click()
+                await page.wait_for_selector("#messages.ok")
+                assert "1 条提到了这些情况" in await page.text_content("#messages")
+                assert errors == []
+            finally:
+                await browser.close()
+        detail = (await editor.call("GET", f"/api/insights/groups/{row['id']}"))["action_detail"]
         saved = detail["revision"]
+        assert detail["situation"] == {"why": why, "when": ["caregiver"]}
         assert detail["fits"] == [said] and detail["needs_retraining"] is False
         again = "\n".join(await ask(stack.rasa_url, said, sender="insights-" + uuid.uuid4().hex[:10]))
         assert why in again and "康复护理" in again, again

@@ -63,10 +63,13 @@ run: install migrate
 lint: install
 	$(PY) -m ruff check --no-cache .
 
+# Two workers (pytest-xdist): the tests that need the running stack share one, the other files are spread over both
+# (tests/conftest.py); PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
 test: install system-deps prod-deps lint
 	$(PY) -m bot kb check
 	$(PY) -m bot model
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
 
 bench: install train
 	$(PY) -m bench

@@ -29,6 +29,30 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# `make test` runs the suite on two workers (pytest-xdist, `-n 2 --dist loadgroup --no-loadscope-reorder`). Every
+# test that needs the running stack is in one group, so one stack on one worker serves them all; every other file is
+# a group of its own, so a module's fixtures (a topology, a loaded model) are made once. The files that start Rasa
+# processes of their own or load the model go first, so that none of them is left to run alone at the end.
+START_FIRST = ("test_topology.py", "test_rasa_stories.py", "test_nlu_heldout.py", "test_rasa_model_load.py",
+               "test_rasa_policy_windows.py")
+
+
+def _work_group(item) -> str:
+    return "stack" if "stack" in item.fixturenames else item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_work_group(item)))
+    if config.getoption("dist", "no") == "loadgroup":
+        def order(item):
+            group = _work_group(item)
+            name = group.rsplit("/", 1)[-1]
+            return (0,) if group == "stack" else (1, START_FIRST.index(name)) if name in START_FIRST else (2,)
+        items.sort(key=order)  # stable: each file's tests keep their order
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

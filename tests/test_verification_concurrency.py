@@ -62,6 +62,7 @@ import asyncio, json, os, sys, time
 from bot.applications.numbers import parse_answer
 from bot.applications.verification import verify
 url, start_file, name = sys.argv[1], sys.argv[2], sys.argv[3]
+open(f"{start_file}.{name}.ready", "w").close()
 while not os.path.exists(start_file):
     time.sleep(0.01)
 async def main():
@@ -79,7 +80,12 @@ async def test_replicas_in_separate_processes_count_exactly_five(db_url, tmp_pat
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, db_url, str(start), f"replica{n}"], cwd=ROOT,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for n in range(4)]
-    time.sleep(3)  # let every worker finish importing, so they really start together
+    # Every worker has finished importing before any starts, so they really start together.
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.*.ready"))) < len(workers):
+        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers if w.poll() is not None]
+        assert time.monotonic() < deadline, "the workers did not get ready"
+        time.sleep(0.05)
     start.touch()
     outcomes = Counter()
     for w in workers:

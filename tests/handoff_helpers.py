@@ -12,6 +12,22 @@ import aiohttp
 import socketio
 
 
+async def leave(sio: socketio.AsyncClient) -> None:
+    """Leave as the chat page does: the server is told (socket.io's DISCONNECT, engine.io's CLOSE). With
+    long-polling the server answers the client's pending poll only at its next ping, ~30 s later, and a plain
+    disconnect waits for that answer; once the goodbye is posted, the poll is dropped instead."""
+    eio = sio.eio
+    writer = eio.write_loop_task
+    leaving = asyncio.ensure_future(sio.disconnect())
+    if writer is not None:
+        await writer  # ends once it has posted what was queued before the disconnect's end marker
+    if eio.read_loop_task is not None:
+        eio.read_loop_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await leaving
+    await eio.disconnect(abort=True)  # the client's reset: state, queue, its own HTTP session
+
+
 class Resident:
     """A web-page resident: Rasa's socket.io channel with session persistence, like the /chat page."""
 
@@ -56,19 +72,7 @@ class Resident:
         return [m.get("text") or "" for m in self.received[after:]]
 
     async def close(self) -> None:
-        """Leave as the chat page does: the server is told (socket.io's DISCONNECT, engine.io's CLOSE). With
-        long-polling the server answers the client's pending poll only at its next ping, ~30 s later, and a plain
-        disconnect waits for that answer; once the goodbye is posted, the poll is dropped instead."""
-        eio = self.sio.eio
-        writer = eio.write_loop_task
-        leaving = asyncio.ensure_future(self.sio.disconnect())
-        if writer is not None:
-            await writer  # ends once it has posted what was queued before the disconnect's end marker
-        if eio.read_loop_task is not None:
-            eio.read_loop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await leaving
-        await eio.disconnect(abort=True)  # the client's reset: state, queue, its own HTTP session
+        await leave(self.sio)
 
 
 class Staff:

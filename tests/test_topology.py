@@ -10,8 +10,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
+import random
 import re
 import signal
+import socket
 import time
 import uuid
 from collections import Counter
@@ -24,7 +26,8 @@ import sqlalchemy as sa
 
 from bot.channels.rest import conversation_id
 from bot.stack.actions_server import TOKEN_HEADER
-from tests.conftest import ROOT, free_port, unavailable
+from tests.conftest import ROOT, unavailable
+from tests.handoff_helpers import leave
 
 PG = os.environ.get("HUIMIN_TEST_POSTGRES_URL", "")
 REDIS = os.environ.get("HUIMIN_TEST_REDIS_URL", "")
@@ -59,14 +62,44 @@ class Topo:
             engine.dispose()
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _listening_ports() -> tuple:
+    """(public port, base port) for the topology, below the kernel's ephemeral range and with every port it listens
+    on free. Above it, an outgoing connection of this or another test process (the suite runs on two workers) can
+    take one of them between the check and the bind — a restarted action server once found its port taken."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        base = random.randrange(10000, max(10001, low - 400), 10)
+        public = base + 300
+        ports = (base, base + 1, base + 100, base + 101, base + 200, public, public + 1, public + 2)
+        if all(_bindable(p) for p in ports):
+            return public, base
+    raise RuntimeError("no free ports for the topology below the ephemeral range")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def _start(model, run_dir: Path, suffix: str):
     from bot.prod.cli import prepare, start_topology
     from bot.prod.topology import build
     from bot.stack import processes
 
     server = PG.rsplit("/", 1)[0].replace("postgresql+asyncpg://", "postgresql://")
-    base = free_port()
-    topo = build(model, public_port=free_port(), base_port=base if base < 60000 else 30000,
+    public, base = _listening_ports()
+    topo = build(model, public_port=public, base_port=base,
                  pg_url=server, redis_url=REDIS.rsplit("/", 1)[0] + "/2",
                  database=f"huimin_topo_{suffix}", tracker_database=f"huimin_topo_tracker_{suffix}",
                  rate_limit_exempt=("127.0.0.1",))  # its load comes from one address
@@ -258,7 +291,7 @@ def test_staff_reply_reaches_a_web_chat_held_by_another_replica(topology):
                 await asyncio.sleep(0.1)
             return received[before:]
         finally:
-            await client.disconnect()
+            await leave(client)
 
     assert asyncio.run(run()) == ["工作人员：您好，我来帮您。"]
 

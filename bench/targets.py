@@ -14,6 +14,7 @@ from bot.settings import ROOT
 from bot.stack import processes
 
 BENCH_BUILD = ROOT / "build" / "bench"
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/4"
 
 
 class TargetUnavailable(RuntimeError):
@@ -95,7 +96,11 @@ def start_single(model: Path, work: Path) -> Tuple[str, List[processes.Proc], fl
     migrate(env["HUIMIN_DATABASE_URL"])
     _seed()
     started = time.perf_counter()
-    procs = cleanup.track(processes.start(model, get_settings(), log_dir=work / "log"))
+    # As `python -m bot run` starts it: two Rasa processes behind the local balancer when a Redis answers (here
+    # a Redis database of the benchmark's own), else one.
+    layout = processes.rasa_layout(get_settings(), dev_redis_url=BENCH_REDIS_URL)
+    print(f"  {layout.note}", flush=True)
+    procs = cleanup.track(processes.start(model, get_settings(), log_dir=work / "log", layout=layout))
     _wait(procs, work / "log")
     return env["HUIMIN_RASA_URL"], procs, time.perf_counter() - started
 

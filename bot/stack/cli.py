@@ -30,7 +30,9 @@ def _run(args) -> int:
     model = ensure_model()
     migrate()
     seed_demo_data()  # demo records and accounts, idempotent
-    procs = processes.start(model, settings)
+    layout = processes.rasa_layout(settings)
+    print(f"  {layout.note}", flush=True)
+    procs = processes.start(model, settings, layout=layout)
     stop = processes.StopFlag()
     if not processes.wait_all_healthy(procs, 600, ROOT / "var" / "log"):
         processes.stop(procs)
@@ -59,10 +61,11 @@ def _run(args) -> int:
 
 
 def register(sub) -> None:
-    from bot.stack import actions_server, rasa_server
+    from bot.stack import actions_server, balancer, rasa_server
 
     actions_server.register(sub)
     rasa_server.register(sub)
+    balancer.register(sub)
     p = sub.add_parser("run", help="start every process (Rasa, actions, console) and print the addresses")
     p.set_defaults(handler=_run)
     p = sub.add_parser("model", help="train the model if config, domain, data or knowledge changed")

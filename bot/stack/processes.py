@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -43,15 +43,75 @@ def rasa_args(model: Path, port: int, host: str) -> List[str]:
             "--logging-config-file", "bot/logging.yml", "--interface", host]
 
 
-def commands(settings: Settings, model: Path) -> List[tuple]:
+@dataclass
+class RasaLayout:
+    """How many Rasa processes the stack runs, and the Redis they share when more than one (locks, channel state)."""
+    processes: int
+    redis_url: str
+    note: str
+    ports: List[int] = field(default_factory=list)  # the processes' own ports, behind the balancer
+
+
+# Redis of a development machine, tried when HUIMIN_REDIS_URL is not set (a database of its own).
+DEV_REDIS_URL = "redis://127.0.0.1:6379/2"
+RASA_PROCESSES_ENV = "HUIMIN_RASA_PROCESSES"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rasa_layout(settings: Settings, dev_redis_url: str = DEV_REDIS_URL) -> RasaLayout:
+    """One Rasa process runs a turn on one core: with two cores or more the stack runs two behind a local
+    balancer (bot/stack/balancer.py), which needs a Redis for the lock store and the channels' shared state —
+    HUIMIN_REDIS_URL, else the machine's own Redis if it answers. Without one, a single process (said in the
+    log). HUIMIN_RASA_PROCESSES sets the number (1: always one)."""
+    wanted = int(os.environ.get(RASA_PROCESSES_ENV) or (2 if (os.cpu_count() or 1) >= 2 else 1))
+    if wanted <= 1:
+        return RasaLayout(1, settings.redis_url, f"one Rasa process ({RASA_PROCESSES_ENV}={wanted})")
+    url = settings.redis_url or dev_redis_url
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+    except Exception as exc:
+        return RasaLayout(1, settings.redis_url, f"one Rasa process: no Redis answers at {url} "
+                                                 f"({type(exc).__name__}), which {wanted} processes need for their "
+                                                 "locks; one core does the dialogue work")
+    return RasaLayout(wanted, url, f"{wanted} Rasa processes behind a local balancer (locks and channel state in "
+                                   f"Redis {url})", [_free_port() for _ in range(wanted)])
+
+
+def layout_env(layout: RasaLayout) -> Dict[str, str]:
+    """What every process of the stack needs to know about several Rasa processes."""
+    if layout.processes <= 1:
+        return {}
+    return {"HUIMIN_REDIS_URL": layout.redis_url,
+            # The editor publishes a retrained model to each process (PUT /model), not through the balancer.
+            "HUIMIN_RASA_REPLICA_URLS": ",".join(f"http://127.0.0.1:{p}" for p in layout.ports)}
+
+
+def commands(settings: Settings, model: Path, layout: Optional[RasaLayout] = None) -> List[tuple]:
     py = sys.executable
     host = settings.listen_host
+    if layout is None or layout.processes <= 1:
+        rasa = [("rasa", [py, "-m", "bot", "rasa", "run", *rasa_args(model, settings.rasa_port, host)],
+                 f"http://127.0.0.1:{settings.rasa_port}/")]
+    else:
+        rasa = [(f"rasa-{i + 1}", [py, "-m", "bot", "rasa", "run", *rasa_args(model, port, "127.0.0.1")],
+                 f"http://127.0.0.1:{port}/") for i, port in enumerate(layout.ports)]
+        backends = [arg for port in layout.ports for arg in ("--backend", f"http://127.0.0.1:{port}")]
+        rasa.append(("rasa", [py, "-m", "bot", "balance", "--port", str(settings.rasa_port), "--host", host,
+                              *backends], f"http://127.0.0.1:{settings.rasa_port}/"))
     return [
         # bot/logging.yml masks ID and mobile numbers in every log record (bot/rasa/log_redaction.py).
         ("actions", [py, "-m", "bot", "actions", "--port", str(settings.actions_port), "--host", host],
          f"http://127.0.0.1:{settings.actions_port}/health"),
-        ("rasa", [py, "-m", "bot", "rasa", "run", *rasa_args(model, settings.rasa_port, host)],
-         f"http://127.0.0.1:{settings.rasa_port}/"),
+        *rasa,
         ("console", [py, "-m", "bot", "console", "--port", str(settings.console_port), "--host", host],
          f"http://127.0.0.1:{settings.console_port}/health"),
     ]
@@ -81,11 +141,12 @@ def spawn(name: str, cmd: List[str], health_url: str, env: Dict[str, str], log_d
 
 
 def start(model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
-          only: Optional[List[str]] = None) -> List[Proc]:
+          only: Optional[List[str]] = None, layout: Optional[RasaLayout] = None) -> List[Proc]:
+    """The stack's processes; ``layout`` (``rasa_layout``): several Rasa processes behind a balancer."""
     settings = settings or get_settings()
-    env = stack_env(settings)
+    env = {**stack_env(settings), **(layout_env(layout) if layout is not None else {})}
     log_dir = log_dir or ROOT / "var" / "log"
-    return [spawn(name, cmd, health, env, log_dir) for name, cmd, health in commands(settings, model)
+    return [spawn(name, cmd, health, env, log_dir) for name, cmd, health in commands(settings, model, layout)
             if not only or name in only]
 
 

@@ -55,10 +55,16 @@ def test_the_first_question_after_staff_hand_back_is_answered(stack):
 
 def test_a_list_answered_by_position_opens_that_choice(stack):
     # Residents who cannot tap type the position of the button they mean.
-    (first, buttons), (chosen, _) = _run(_talk(stack, "老伴前年走了 现在我一个人住 眼睛也看不清了", "第一个"))[0]
+    replies, tracker = _run(_talk(stack, "老伴前年走了 现在我一个人住 眼睛也看不清了", "第一个"))
+    (_, buttons), (chosen, _) = replies
     assert buttons and "没听明白" not in chosen
-    name = buttons[0].removeprefix("了解").removeprefix("预约")
-    assert name in chosen, (buttons, chosen)
+    last = [e for e in tracker["events"] if e.get("event") == "user"][-1]["parse_data"]
+    assert last.get("second_reading") and last["intent"]["name"] in ("ask_overview", "book_service")
+    # The first button is what was opened: its booking form, or the programme it names.
+    if last["intent"]["name"] == "book_service":
+        assert buttons[0].startswith("预约") and tracker["slots"].get("booking_service")
+    else:
+        assert buttons[0].removeprefix("了解") in chosen, (buttons, chosen)
 
 
 def test_each_message_is_answered_once(stack):

@@ -268,6 +268,9 @@ def stack(tmp_path_factory, wechat_api) -> Iterator[Stack]:
         "HUIMIN_TRACKER_DB_URL": f"sqlite:///{work / 'tracker.db'}",
         "HUIMIN_RASA_TOKEN": "test-token",
         "HUIMIN_RASA_URL": f"http://127.0.0.1:{ports['HUIMIN_RASA_PORT']}",
+        # One Rasa process: the two-process layout is tested on its own (tests/test_stack_balancer.py); here a
+        # second process would share the developer's Redis database with `make run` and load the model twice.
+        "HUIMIN_RASA_PROCESSES": "1",
         "HUIMIN_SECRET_KEY": "test-secret",
         "HUIMIN_HASH_KEY": "test-hash-key",
         "HUIMIN_WECHAT_API_BASE": wechat_api.base_url,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
@@ -77,6 +77,14 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     return reread(tracker, intent, entities, domain)
 
 
+def read_latest(dispatcher: CollectingDispatcher,
+                tracker: Tracker) -> Tuple[Optional[KnowledgeBase], Optional[Reading]]:
+    """The live knowledge base and the reading of the latest message (both None when the knowledge base is
+    unreadable; the resident has then been told so by ``current_knowledge``)."""
+    kb = current_knowledge(dispatcher)
+    return (kb, reading_of(kb, tracker)) if kb is not None else (None, None)
+
+
 def first_reading(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Reading]:
     """The reading of a message not yet re-read, for the actions that check a classifier's verdict before the rule
     goes on (None: leave the verdict alone)."""
@@ -97,9 +105,8 @@ class ActionOutOfScope(Action):
         events = second_look(dispatcher, tracker, domain)
         if events is not None:
             return events
-        kb = current_knowledge(dispatcher)
-        reading = reading_of(kb, tracker) if kb is not None else None
-        if reading is not None and reading.referral is not None:
+        kb, reading = read_latest(dispatcher, tracker)
+        if kb is not None and reading is not None and reading.referral is not None:
             # Re-read here by another check ("单位没给我交社保 去哪投诉" first sounded like a complaint).
             send(dispatcher, replies.referral(load_lexicon(Path(kb.directory)), reading.referral))
             return []
@@ -135,10 +142,9 @@ class ActionRecommend(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        kb = current_knowledge(dispatcher)
-        if kb is None:
+        kb, reading = read_latest(dispatcher, tracker)
+        if kb is None or reading is None:
             return []
-        reading = reading_of(kb, tracker)
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
         if decision is not None and decision[0] in REREAD_FROM_KNOWLEDGE and not already_reread(tracker):
             return reread(tracker, decision[0], decision[1], domain)
@@ -241,11 +247,8 @@ class ActionDistressNextStep(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        kb = current_knowledge(dispatcher)
-        if kb is None:
-            return []
-        reading = reading_of(kb, tracker)
-        if reading.situations:
+        kb, reading = read_latest(dispatcher, tracker)
+        if kb is not None and reading is not None and reading.situations:
             send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
                                                service_names(kb.directory), offer_person=False))
         return []

@@ -16,7 +16,8 @@ CONVERSATION = Path(__file__).parent / "fixtures" / "long_conversation.json"
 
 
 def _prediction(p) -> tuple:
-    return (p.policy_name, [round(x, 6) for x in p.probabilities], [e.as_dict() for e in p.events],
+    events = [{k: v for k, v in e.as_dict().items() if k != "timestamp"} for e in p.events]
+    return (p.policy_name, [round(x, 6) for x in p.probabilities], events,
             p.is_end_to_end_prediction, p.is_no_user_prediction, p.hide_rule_turn, p.action_metadata)
 
 
@@ -33,7 +34,10 @@ def test_policies_predict_from_their_windows_as_from_the_whole_history(monkeypat
     from bot.rasa import fixes as rasa_fixes
     from bot.stack.training import ensure_model
 
+    from rasa.core.policies.ted_policy import TEDPolicy
+
     rasa_fixes.install()
+    monkeypatch.setattr(TEDPolicy, "predict_action_probabilities", rasa_fixes.rasa_ted_predict)  # TED always runs
     caplog.set_level(logging.INFO, logger="rasa.core.policies.rule_policy")  # as served: RulePolicy's debug log off
     agent = Agent.load(str(ensure_model()))
     runner = agent.processor.graph_runner
@@ -70,3 +74,46 @@ def test_policies_predict_from_their_windows_as_from_the_whole_history(monkeypat
         changed += predictions(tracker, "windows") != predictions(tracker, "rasa")
     assert changed
     print("rule window:", rasa_fixes.rule_window(rule), "points:", len(points), "beyond it:", longer)
+
+
+def test_ted_is_skipped_only_where_a_rule_decides(monkeypatch, caplog):
+    """Where RulePolicy has decided the next action, TED is not run (bot/rasa/fixes.py): the ensemble's choice —
+    action, policy, confidence, events — is the one it makes with TED's real prediction, at every prediction point
+    of the real conversation, and TED was skipped at most of them."""
+    import logging
+
+    from rasa.core.agent import Agent
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.constants import PLACEHOLDER_TRACKER
+    from rasa.shared.core.events import ActionExecuted, Event
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.rasa import fixes as rasa_fixes
+    from bot.stack.training import ensure_model
+
+    rasa_fixes.install()
+    caplog.set_level(logging.INFO, logger="rasa.core.policies.rule_policy")
+    agent = Agent.load(str(ensure_model()))
+    runner = agent.processor.graph_runner
+    ensemble = [n for n in runner._instantiated_nodes if n.startswith("select_prediction")]
+    assert len(ensemble) == 1, list(runner._instantiated_nodes)
+    events = [Event.from_parameters(e) for e in json.loads(CONVERSATION.read_text())]
+    points = [n for n in range(1, len(events)) if isinstance(events[n], ActionExecuted)]
+    skipping = TEDPolicy.predict_action_probabilities
+    skipped_before = rasa_fixes.ted_skipped
+    undecided = 0
+    for n in points:
+        got = {}
+        for mode, ted in (("skip", skipping), ("rasa", rasa_fixes.rasa_ted_predict)):
+            monkeypatch.setattr(TEDPolicy, "predict_action_probabilities", ted)
+            tracker = DialogueStateTracker.from_events("ted-skip", events[:n], agent.domain.slots)
+            before = rasa_fixes.ted_skipped
+            result = runner.run(inputs={PLACEHOLDER_TRACKER: tracker}, targets=ensemble)
+            got[mode] = _prediction(result[ensemble[0]])
+            if mode == "skip":  # skipped exactly where RulePolicy was sure
+                decided = tracker._huimin_rule_prediction[2].max_confidence >= 1.0
+                assert (rasa_fixes.ted_skipped - before == 1) == decided, n
+                undecided += not decided
+        assert got["skip"] == got["rasa"], (n, events[n].as_dict())
+    assert rasa_fixes.ted_skipped - skipped_before > len(points) // 2
+    assert undecided  # and TED ran where no rule applied

@@ -55,6 +55,7 @@ async def _run(questions: List[str], model: Path, tracker_url: str, messages: in
     from rasa.utils.endpoints import EndpointConfig
 
     from bench.length import cpu_ms
+    from bot.rasa import fixes as rasa_fixes
     from bot.rasa.lock_store import HuiminLockStore
     from bot.rasa.tracker_store import HuiminTrackerStore
 
@@ -106,7 +107,8 @@ async def _run(questions: List[str], model: Path, tracker_url: str, messages: in
             "ratio_median": round(statistics.median(last) / statistics.median(first), 2),
             # /proc ticks are 10 ms: means of the window
             "actions_cpu_first_mean_ms": round(statistics.mean(actions_cpu[:WINDOW]), 1),
-            "actions_cpu_last_mean_ms": round(statistics.mean(actions_cpu[-WINDOW:]), 1)}
+            "actions_cpu_last_mean_ms": round(statistics.mean(actions_cpu[-WINDOW:]), 1),
+            "ted_skipped": rasa_fixes.ted_skipped}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -83,6 +83,19 @@ def resolve_locality(kb: KnowledgeBase, value: Optional[str]) -> Optional[str]:
     return found.id if found else None
 
 
+def program_before_this_message(tracker: Tracker) -> Optional[str]:
+    """The programme talked about before the latest message (the ``program`` slot is already refilled from this
+    message's own entities by the time an action runs)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            seen_user = True
+        elif seen_user and kind == "slot" and event.get("name") == "program":
+            return event.get("value")
+    return None
+
+
 def fresh_pending_aspect(tracker: Tracker) -> Optional[str]:
     """The aspect of a clarifying question asked in the turn just before this message, if any.
 
@@ -221,10 +234,11 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         return _clear_pending(tracker)
 
     programs = [p for p in dict.fromkeys(narrow_group(kb, resolve_program(kb, v), said) for v in reading.programs) if p]
-    if len(programs) == 1 and slot_program and slot_program != programs[0] and first_positions(
+    earlier = resolve_program(kb, program_before_this_message(tracker))
+    if len(programs) == 1 and earlier and earlier != programs[0] and first_positions(
             reading.text, lex.together_with_last):
         # "跟刚性支出那个能一起认定吗" right after an answer about 低保边缘家庭: the pair is the last one and this one.
-        programs = [slot_program] + programs
+        programs = [earlier] + programs
     if len(programs) >= 2 and first_positions(reading.text, lex.together + lex.together_with_last):
         combined = replies.combine(kb, lex, programs[0], programs[1])
         if combined is not None:

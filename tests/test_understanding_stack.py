@@ -73,3 +73,10 @@ def test_each_message_is_answered_once(stack):
     replies, _ = _run(_talk(stack, "高龄津贴一个月多少钱", "那在绵阳呢", "要带啥"))
     assert replies[1][0].count("高龄津贴｜") == 1, replies[1][0]
     assert "高龄津贴｜所需材料" in replies[2][0], replies[2][0]
+
+
+def test_can_i_get_both_asked_against_the_programme_just_answered(stack):
+    # The slot already holds this message's programme when the action runs; the pair is the earlier one and it.
+    replies, _ = _run(_talk(stack, "低保一个月多少钱", "那跟医疗救助能一起领吗"))
+    reply = replies[1][0]
+    assert "低保" in reply and "医疗救助" in reply and "来源" in reply, reply

@@ -268,3 +268,37 @@ def test_rewinds_replay_from_the_last_turns_as_rasa_replays_everything(monkeypat
             assert got[1:] == expected[1:], (sender, n, event)
             resets += isinstance(event, (UserUtteranceReverted, ActionReverted))
     assert resets > 5
+
+
+def test_a_forms_temporary_tracker_is_the_one_rasa_replays():
+    """While a form is active, its temporary tracker (bot/rasa/fixes.py: the tracker copied, the form's events
+    applied) is the one Rasa builds by replaying every event, at every point of a real conversation."""
+    import json
+    from pathlib import Path
+
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import Event, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_fixes.install()
+    domain = Domain.load("bot/domain")
+    events = [Event.from_parameters(e) for e in
+              json.loads((Path(__file__).parent / "fixtures" / "long_conversation.json").read_text())]
+
+    def without_times(tracker):
+        return [{k: v for k, v in e.as_dict().items() if k != "timestamp"} for e in tracker.events]
+
+    compared = 0
+    for n in range(1, len(events) + 1):
+        tracker = DialogueStateTracker.from_events("form-temp", events[:n], domain.slots)
+        if not tracker.active_loop_name:
+            continue
+        form = FormAction(tracker.active_loop_name, None)
+        extra = [SlotSet("booking_service", "bath")]
+        ours = form._temporary_tracker(tracker, extra, domain)
+        theirs = rasa_fixes.rasa_temporary_tracker(form, tracker, extra, domain)
+        assert _state(ours)[1:] == _state(theirs)[1:], n
+        assert without_times(ours) == without_times(theirs), n
+        compared += 1
+    assert compared > 20

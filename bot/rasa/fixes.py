@@ -681,6 +681,33 @@ def _install_ted_after_a_rule() -> None:
     TEDPolicy.predict_action_probabilities = ted_predict_action_probabilities
 
 
+def _install_form_temporary_tracker() -> None:
+    """A form validating a slot builds a temporary tracker from every event of the session plus the few it adds
+    (``FormAction._temporary_tracker``), several times a turn while a form is active: a full replay each time.
+    The same tracker is the conversation's tracker copied (its state, ``copy`` above) with those events applied;
+    built so when nothing restarted the conversation and the tracker's slots are the domain's."""
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.constants import REQUESTED_SLOT
+    from rasa.shared.core.events import ActionExecuted, SlotSet
+
+    temporary_tracker = FormAction._temporary_tracker
+
+    def _temporary_tracker(self, current_tracker, additional_events, domain):
+        if (list(current_tracker.slots) != [slot.name for slot in domain.slots]
+                or current_tracker.idx_after_latest_restart()):
+            return temporary_tracker(self, current_tracker, additional_events, domain)
+        tracker = current_tracker.copy()
+        apply_events(tracker, [SlotSet(REQUESTED_SLOT, self.get_slot_to_fill(current_tracker)),
+                               ActionExecuted(self.name())] + list(additional_events))
+        return tracker
+
+    global rasa_temporary_tracker
+    rasa_temporary_tracker = temporary_tracker  # for tests
+    _temporary_tracker.__doc__ = temporary_tracker.__doc__
+    FormAction._temporary_tracker = _temporary_tracker
+
+
+rasa_temporary_tracker: Any = None
 rasa_ted_predict: Any = None
 ted_skipped = 0  # how often TED was not run (tests, profiles)
 
@@ -699,4 +726,5 @@ def install() -> None:
     _install_action_call_window()
     _install_incremental_replay()
     _install_ted_after_a_rule()
+    _install_form_temporary_tracker()
     _installed = True

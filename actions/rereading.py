@@ -34,16 +34,23 @@ def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict
     return events
 
 
-def typed_choice(tracker: Tracker, domain: Dict[str, Any]) -> Optional[List[EventType]]:
+def typed_choice(tracker: Tracker, domain: Dict[str, Any], by_name: bool = False,
+                 aspect_intent: Optional[str] = None) -> Optional[List[EventType]]:
     """"第二个" typed under an answer with buttons: re-read as that button's payload (outside forms, whose own
-    questions take numbers and dates)."""
+    questions take numbers and dates). With ``by_name`` also "改造那个 …" — a button named in part — and with
+    ``aspect_intent`` the aspect the message asks of it ("要自己掏钱吗": the amount)."""
     from bot.nlu.textnorm import normalize
-    from bot.understanding.choices import choose, last_buttons, parse_payload
+    from bot.understanding import choices
 
     if already_reread(tracker) or (tracker.active_loop or {}).get("name"):
         return None
-    button = choose(normalize((tracker.latest_message or {}).get("text") or ""), last_buttons(tracker.events))
-    parsed = parse_payload(button.get("payload", "")) if button else None
+    text = normalize((tracker.latest_message or {}).get("text") or "")
+    buttons = choices.last_buttons(tracker.events)
+    button = choices.choose(text, buttons) or (choices.by_name(text, buttons) if by_name else None)
+    parsed = choices.parse_payload(button.get("payload", "")) if button else None
     if parsed is None:
         return None
-    return reread(tracker, parsed[0], parsed[1], domain)
+    intent, entities = parsed
+    if aspect_intent and intent == "ask_overview" and entities.get("program"):
+        intent = aspect_intent
+    return reread(tracker, intent, entities, domain)

@@ -23,7 +23,7 @@ from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
 from bot.understanding.context import reading_of, service_names, warm_up
 from bot.understanding.lexicon import load_lexicon
-from bot.understanding.reading import Reading
+from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
 
 logger = logging.getLogger(__name__)
 # Intents a second reading answers in place (one-step rules); any other is re-read so its rule or form runs.
@@ -62,6 +62,12 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     if kb is None:
         return []
     reading = reading_of(kb, tracker)
+    if not reading.recognised:
+        # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造: that entry, and the aspect asked of it.
+        aspect = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else None
+        named = typed_choice(tracker, domain, by_name=True, aspect_intent=aspect)
+        if named is not None:
+            return named
     decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
     if decision is None:
         return None

@@ -153,3 +153,15 @@ def test_civil_affairs_own_windows_are_never_said_to_be_someone_elses():
     told = replies.referral(lex, marriage).text
     assert "不归民政部门管" not in told and "婚姻登记处" in told
     assert "不归民政部门管" in replies.referral(lex, pension).text
+
+
+def test_a_list_entry_named_in_part_or_by_position():
+    from bot.understanding.choices import by_name, choose, position
+
+    buttons = [{"title": "了解临时救助", "payload": '/ask_overview{"program": "temporary_assistance"}'},
+               {"title": "预约助餐", "payload": '/book_service{"service": "meal"}'},
+               {"title": "转人工", "payload": "/request_human"}]
+    assert position("就第二个吧") == 2 and position("第一次申请") is None and position("最后那个") == -1
+    assert choose("选3", buttons)["payload"] == "/request_human"
+    assert by_name("救助那个要啥材料", buttons)["title"] == "了解临时救助"
+    assert by_name("今天天气不错", buttons) is None

@@ -65,3 +65,25 @@ def last_buttons(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             if buttons:
                 return [b for b in buttons if isinstance(b, dict) and b.get("payload")]
     return []
+
+
+# Words on a button that say what it does, not what it is about.
+_BUTTON_VERBS = ("了解", "预约", "看看", "问")
+
+
+def by_name(text: str, buttons: Sequence[Dict[str, Any]], min_chars: int = 2) -> Optional[Dict[str, Any]]:
+    """The one button whose name shares the longest run of characters (at least ``min_chars``) with the text:
+    "改造那个 要自己掏钱吗" under a list with 了解适老化改造."""
+    best: List[Tuple[int, Dict[str, Any]]] = []
+    for button in buttons:
+        name = str(button.get("title") or "")
+        for verb in _BUTTON_VERBS:
+            name = name.removeprefix(verb)
+        longest = max((n for n in range(len(name), min_chars - 1, -1)
+                       if any(name[i:i + n] in text for i in range(len(name) - n + 1))), default=0)
+        if longest:
+            best.append((longest, button))
+    best.sort(key=lambda b: -b[0])
+    if not best or (len(best) > 1 and best[0][0] == best[1][0]):
+        return None
+    return best[0][1]

@@ -362,7 +362,7 @@ async def test_a_situation_added_from_the_page_answers_the_next_resident_at_once
                 await page.screenshot(path=str(ARTIFACTS / "insights_situation.png"), full_page=True)
                 await form.locator("button[type=submit]").click()
                 await page.wait_for_selector("#messages.ok")
-                assert "1 条提到了这些情况" in await page.text_content("#messages")
+                assert "现在有 1 条会推荐这一项" in await page.text_content("#messages")
                 assert errors == []
             finally:
                 await browser.close()

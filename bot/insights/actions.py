@@ -4,13 +4,14 @@ locking apply), mark the group out of scope (Huimin's own training file for that
 A situation (``situations`` of a programme or bookable service: a reason residents read and the concepts of
 ``knowledge/understanding.yml`` that must all be in a message) works without retraining: the second reading
 (``bot.understanding``) reads the files live. The editor picks the concepts; the page suggests those found in
-the group's messages, and the answer says which of the messages the new situation fits.
+the group's messages, and the answer says for which of the messages the second reading now recommends the entry.
 
 Masked text (``138****8001``) is never added to training data: a masked number teaches nothing and reads
 badly as an example.
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from bot.editor.service import EditorService
+from bot.insights import second_reading
 from bot.insights.service import Insights, InsightsError
 from bot.nlu.textnorm import normalize
 from bot.understanding.lexicon import concepts_in, load_lexicon
@@ -78,8 +80,6 @@ def _entry(value: Any) -> tuple:
 
 
 async def _edit_entry(editor: EditorService, entry: str, user: str, change) -> dict:
-    import asyncio
-
     kind, entry_id = _entry(entry)
     loop = asyncio.get_running_loop()
     model = await loop.run_in_executor(None, editor.get_entry, kind, entry_id)
@@ -135,8 +135,10 @@ async def act(insights: Insights, editor: EditorService, training_root: Path, gr
             data["situations"] = current + [situation]
             return [situation]
         detail = await _edit_entry(editor, body.get("entry"), user, change)
-        # Which of the chosen messages now name every concept of it (and get this entry recommended).
-        fits = [t for t in texts if set(situation["when"]) <= set(concepts_found(editor.knowledge_dir, [t]))]
+        # Which of the chosen messages the second reading now answers with this entry (read from the saved files).
+        kind, entry_id = _entry(body.get("entry"))
+        fits = await asyncio.get_running_loop().run_in_executor(
+            None, second_reading.recommending, editor.knowledge_dir, texts, kind, entry_id)
         detail.update(situation=situation, texts=texts, fits=fits)
     elif action == "out_of_scope":
         texts = _clean(body.get("texts"), allowed)

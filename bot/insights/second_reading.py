@@ -23,3 +23,13 @@ def understood(knowledge_dir: Path) -> Callable[[str, dict], bool]:
                 return False  # a knowledge base that does not load answers nothing either
         return reading_for(loaded[0], text, parsed.get("entities") or []).intent() is not None
     return check
+
+
+def recommending(knowledge_dir: Path, texts: List[str], kind: str, entry_id: str) -> List[str]:
+    """Those of ``texts`` for which the second reading now recommends the entry (its situations fit, among the
+    few it names) — what a situation just added from the insights page does for these messages."""
+    try:
+        kb = load_knowledge(Path(knowledge_dir))
+    except KnowledgeError:
+        return []
+    return [t for t in texts if any((s.kind, s.entry_id) == (kind, entry_id) for s in reading_for(kb, t).situations)]

@@ -147,8 +147,8 @@
       try {
         var done = await api("POST", "/api/insights/groups/" + g.id + "/action", body);
         var fits = body.action === "situation" && done.action_detail ? done.action_detail.fits || [] : null;
-        say("已处理：" + (ACTION_LABEL[body.action] || body.action) + "。" + (fits ? "选中的问法里有 " + fits.length +
-            " 条提到了这些情况，现在就会推荐这一项（不用重新训练）。" : ""), "ok");
+        say("已处理：" + (ACTION_LABEL[body.action] || body.action) + "。" + (fits ? "选中的问法里，现在有 " + fits.length +
+            " 条会推荐这一项（不用重新训练）。" : ""), "ok");
         row.remove();
         await Promise.all([loadGroups(), loadTasks()]);
       } catch (err) {

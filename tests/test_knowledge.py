@@ -62,6 +62,9 @@ def test_real_knowledge_base_passes_kb_check():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "知识库检查通过" in result.stdout
     assert "17 个项目" in result.stdout
+    # Two entries called 高龄津贴 (the programme and the service-list item pointing to it): said, not failed.
+    assert "“高龄津贴”有两个同名条目——项目 elderly_allowance" in result.stdout
+    assert "item_high_age_allowance" in result.stdout
 
 
 def test_broken_fixtures_report_file_line_and_exit_1():

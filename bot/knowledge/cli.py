@@ -37,7 +37,23 @@ def _check(args: argparse.Namespace) -> int:
           f"（已核实 {verified}，待核实 {len(kb.programs) - verified}），"
           f"养老服务清单 {kb.service_list.item_count} 项中已收录 {len(kb.service_list.items)} 项，"
           f"{len(kb.localities)} 个地方")
+    for line in same_name_notes(kb):
+        print(line)
     return 0
+
+
+def same_name_notes(kb) -> list:
+    """Entries that share a name without being a problem: a service-list item named like the programme it points
+    to (高龄津贴). Said so, so that an editor looking for one does not edit the other (the editor marks them 同名)."""
+    from bot.knowledge.text import normalize_key
+
+    notes = []
+    for item in kb.service_list.items.values():
+        program = kb.programs.get(item.program) if item.program else None
+        if program is not None and normalize_key(item.name) == normalize_key(program.name):
+            notes.append(f"提示（不是问题）：“{item.name}”有两个同名条目——项目 {program.id}，和养老服务清单里指向它的"
+                         f" {item.id}；居民问这个名称时回答项目，编辑时请看清编号。")
+    return notes
 
 
 def _export(args: argparse.Namespace) -> int:

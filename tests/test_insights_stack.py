@@ -372,6 +372,12 @@ async def test_a_situation_added_from_the_page_answers_the_next_resident_at_once
         assert detail["fits"] == [said] and detail["needs_retraining"] is False
         again = "\n".join(await ask(stack.rasa_url, said, sender="insights-" + uuid.uuid4().hex[:10]))
         assert why in again and "康复护理" in again, again
+        # Read from the tracker store, the second time is an answered message (the fallback ladder re-read it as
+        # a situation), not another miss in the group nor two messages.
+        before = (await editor.call("GET", "/api/insights/overview"))["total_messages"]
+        await editor.call("GET", "/api/insights/overview?refresh=1")
+        assert (await editor.call("GET", "/api/insights/overview"))["total_messages"] == before + 1
+        assert (await editor.call("GET", f"/api/insights/groups/{row['id']}"))["count"] == 1
         replay = await editor.call("POST", "/api/insights/replay", {})
         [mine] = [g for g in replay["groups"] if g["group"] == row["id"]]
         [message] = [m for m in mine["messages"] if m["text"] == said]

@@ -102,6 +102,8 @@ def test_two_rasa_processes_only_with_a_redis(monkeypatch):
 
     monkeypatch.setenv(processes.RASA_PROCESSES_ENV, "1")
     assert processes.rasa_layout(get_settings()).processes == 1
+    monkeypatch.delenv(processes.RASA_PROCESSES_ENV)
+    assert processes.rasa_layout(get_settings()).processes == 1  # one unless asked for two
 
     redis_url = os.environ.get("HUIMIN_TEST_REDIS_URL")
     if not redis_url:

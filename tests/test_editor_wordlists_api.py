@@ -84,3 +84,28 @@ async def test_an_emptied_list_or_a_concept_still_in_use_is_refused_in_chinese(c
     resp = await put(editor, URL, {"lists": lists, "version": model["version"]})
     assert resp.status == 422 and "没有这个方面" in (await resp.json())["problems"][0]["message"]
     assert (kdir / "understanding.yml").read_text(encoding="utf-8") == before
+
+
+async def test_a_replica_with_its_own_copy_follows_a_word_list_save(db_url, tmp_path):
+    """Published like every knowledge edit: a replica with its own knowledge/ (HUIMIN_KNOWLEDGE_SYNC=db) writes the
+    saved file from the revision, and its second reading uses the phrase."""
+    import shutil
+
+    from bot.editor.publish import KnowledgeSync
+    from bot.editor.wordlists import WordLists
+    from tests.test_editor_api import ROOT
+
+    console_copy, replica_copy = tmp_path / "console" / "knowledge", tmp_path / "replica" / "knowledge"
+    shutil.copytree(ROOT / "knowledge", console_copy)
+    shutil.copytree(ROOT / "knowledge", replica_copy)
+    assert "掌柜的…出面" not in load_lexicon(replica_copy).human
+    lists_service = WordLists(console_copy, db_url)
+    model = lists_service.get()
+    lists = _lists(model)
+    lists["human"] = lists["human"] + ["掌柜的…出面"]
+    await lists_service.save(lists, None, model["version"], "zhao")
+    sync = KnowledgeSync(replica_copy, db_url)
+    assert sync.sync_once() == 1
+    assert (replica_copy / "understanding.yml").read_bytes() == (console_copy / "understanding.yml").read_bytes()
+    assert "掌柜的…出面" in load_lexicon(replica_copy).human
+    assert sync.sync_once() == 0

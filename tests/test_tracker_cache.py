@@ -247,3 +247,23 @@ def test_a_long_conversation_is_resumed_from_its_last_read(domain, tracker_url, 
         assert (read.active_loop, read.is_paused(), read.latest_action) == (
             expected.active_loop, expected.is_paused(), expected.latest_action), i
     assert len(read.events) > 24 * 5
+
+
+def test_a_save_redacts_its_new_events_as_from_the_whole_session():
+    """The answer context (which form asked for which slot) carried from the previous save gives the same
+    redaction of the new events as walking the whole session, at every point of a real conversation with a
+    status check and two booking forms."""
+    import json
+    from pathlib import Path
+
+    from rasa.shared.core.events import Event
+
+    from bot.rasa.tracker_store import answer_context, redacted_event_dicts
+
+    events = [Event.from_parameters(e) for e in
+              json.loads((Path(__file__).parent / "fixtures" / "long_conversation.json").read_text())]
+    context = (None, None)
+    for k in range(len(events)):
+        assert redacted_event_dicts(events, k, context=context) == redacted_event_dicts(events, k), k
+        context = answer_context(events[k:k + 1], *context)
+    assert any(loop for _, loop in [answer_context(events[:k]) for k in range(0, len(events), 10)])

@@ -16,6 +16,7 @@ the tracker built at the last read is kept with them, so a read applies only the
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -90,29 +91,41 @@ def redact_event(data: Dict[str, Any], answering: bool = False) -> Dict[str, Any
     return out
 
 
-def redacted_event_dicts(events: Iterable[Event], start: int = 0) -> List[Dict[str, Any]]:
-    """Serialised, redacted events from index ``start`` on; earlier events only provide the context
-    (which form is active and which slot it asked for when each user message came)."""
-    out: List[Dict[str, Any]] = []
-    requested: Optional[str] = None
-    loop: Optional[str] = None
-    for i, event in enumerate(events):
-        if i >= start:
-            answering = isinstance(event, UserUttered) and loop is not None and requested in ANSWER_REQUESTS
-            out.append(redact_event(event.as_dict(), answering))
+def answer_context(events: Iterable[Event], requested: Optional[str] = None,
+                   loop: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:
+    """(the slot a form asked for, the active form) after ``events``, from that state before them."""
+    for event in events:
         if isinstance(event, SlotSet) and event.key == "requested_slot":
             requested = event.value
         elif isinstance(event, ActiveLoop):
             loop = event.name
             if loop is None:
                 requested = None
+    return requested, loop
+
+
+def redacted_event_dicts(events: Iterable[Event], start: int = 0,
+                         context: Optional[Tuple[Optional[str], Optional[str]]] = None) -> List[Dict[str, Any]]:
+    """Serialised, redacted events from index ``start`` on; earlier events only provide the context (which form
+    is active and which slot it asked for when each user message came) — or ``context``, that state at ``start``
+    (``answer_context``), and then they are not walked at all."""
+    out: List[Dict[str, Any]] = []
+    if context is None:
+        events = list(events)
+        requested, loop = answer_context(events[:start])
+    else:
+        requested, loop = context
+    for event in itertools.islice(events, start, None):
+        answering = isinstance(event, UserUttered) and loop is not None and requested in ANSWER_REQUESTS
+        out.append(redact_event(event.as_dict(), answering))
+        requested, loop = answer_context([event], requested, loop)
     return out
 
 
 class _Session:
     """The stored events of a conversation's latest session, and what identified the database's state then."""
 
-    __slots__ = ("count", "last_id", "last_timestamp", "events", "state", "state_events", "state_domain")
+    __slots__ = ("count", "last_id", "last_timestamp", "events", "state", "state_events", "state_domain", "context")
 
     def __init__(self, count: int, last_id: int, last_timestamp: Optional[float], events: List[Event]) -> None:
         self.count, self.last_id, self.last_timestamp, self.events = count, last_id, last_timestamp, events
@@ -121,6 +134,8 @@ class _Session:
         self.state: Optional[tuple] = None
         self.state_events = 0
         self.state_domain: Optional[Domain] = None  # a new model's domain (other slots) starts again
+        # (n, requested slot, active form) after the first n events: a save redacts only the new events.
+        self.context: Tuple[int, Optional[str], Optional[str]] = (0, None, None)
 
 
 class EventCache:
@@ -276,8 +291,14 @@ class HuiminTrackerStore(SQLTrackerStore):
         with self.session_scope() as session:
             entry = self._session_events(session, sender_id)
             stored = len(entry.events) if entry is not None else 0
+            context = None
+            if entry is not None and entry.context[0] <= stored:
+                done, requested, loop = entry.context
+                requested, loop = answer_context(entry.events[done:stored], requested, loop)
+                entry.context = (stored, requested, loop)
+                context = (requested, loop)
             rows = []
-            new = redacted_event_dicts(tracker.events, start=stored)
+            new = redacted_event_dicts(tracker.events, start=stored, context=context)
             for data in new:
                 rows.append(self.SQLEvent(
                     sender_id=sender_id,

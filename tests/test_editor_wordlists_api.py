@@ -109,3 +109,10 @@ async def test_a_replica_with_its_own_copy_follows_a_word_list_save(db_url, tmp_
     assert (replica_copy / "understanding.yml").read_bytes() == (console_copy / "understanding.yml").read_bytes()
     assert "掌柜的…出面" in load_lexicon(replica_copy).human
     assert sync.sync_once() == 0
+
+
+async def test_a_word_list_file_broken_by_hand_is_said_plainly(console, kdir):  # noqa: F811
+    editor = await console("zhao")
+    (kdir / "understanding.yml").write_text("concepts: [不配对\n", encoding="utf-8")
+    resp = await editor.get(URL)
+    assert resp.status == 422 and "打不开" in (await resp.json())["message"]

@@ -112,8 +112,11 @@ class WordLists:
 
     def get(self) -> dict:
         texts = self._texts()
-        doc = yamlio.load(texts["understanding"]) or {}
-        places = yamlio.load(texts["places"]) if texts["places"].strip() else {}
+        try:
+            doc = yamlio.load(texts["understanding"]) or {}
+            places = yamlio.load(texts["places"]) if texts["places"].strip() else {}
+        except yamlio.YamlError as exc:  # a hand edit broke the file: say so rather than fail with a 500
+            raise Invalid(f"词表文件现在打不开，请技术人员先修好：{exc}", problems=[]) from None
         notes = _header_explanations(texts["understanding"])
         place_note = " ".join(line.lstrip("#").strip() for line in texts["places"].splitlines()
                               if line.startswith("#"))

@@ -84,7 +84,10 @@ async def test_a_phrase_taught_in_the_page_hands_the_next_resident_over(stack, c
             assert PHRASE in lexicon_file.read_text(encoding="utf-8")
             assert PHRASE in await page.input_value("#w-human")  # drawn again from the saved file
             await page.wait_for_selector(f"#history-list li:has-text('{name}')")
-            await page.locator("#w-human").scroll_into_view_if_needed()
+            # The new phrase in view (end of its list), the save bar with its message above it.
+            await page.evaluate("(() => { const t = document.getElementById('w-human'); t.scrollTop = t.scrollHeight;"
+                                " t.scrollIntoView({block: 'center'}); })()")
+            assert await page.locator("#messages:has-text('已保存')").is_visible()
             await page.screenshot(path=str(ARTIFACTS / "wordlists_saved.png"), full_page=False)
             assert errors == []
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,14 +108,33 @@ def _cues(values: Any) -> Tuple[str, ...]:
     return tuple(out)
 
 
+# Parsed files by their text. A save in the editor reads the lexicon and every entry's situations several times
+# over files that did not change (and copies of knowledge/ hold the same files), and parsing is most of its cost;
+# a changed file has other text and is parsed again. The documents are only read, never changed, by the code here.
+_PARSED: "OrderedDict[str, Any]" = OrderedDict()
+_PARSED_MAX = 1024
+_PARSED_LOCK = threading.Lock()  # the editor saves from worker threads
+
+
 def _load_yaml(path: Path, problems: List[Problem]) -> Any:
     try:
-        return YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        key = text
+        with _PARSED_LOCK:
+            if key in _PARSED:
+                _PARSED.move_to_end(key)
+                return _PARSED[key]
+        doc = YAML(typ="rt").load(text)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, YAMLError) as exc:
         problems.append(Problem(str(path), 1, f"无法读取：{exc}"))
         return None
+    with _PARSED_LOCK:
+        _PARSED[key] = doc
+        while len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return doc
 
 
 def _parse(directory: Path, problems: List[Problem]) -> Lexicon:

@@ -65,7 +65,7 @@ def test_refresh_classifies_groups_and_reads_incrementally(db_url, tmp_path):
 async def _story(db_url, tmp_path):
     from bot.insights.feedback import latest_answer, store as store_feedback
     from bot.insights.service import Insights
-    from bot.tracker_store import HuiminTrackerStore
+    from bot.rasa.tracker_store import HuiminTrackerStore
 
     tracker_url = _tracker_url(db_url, tmp_path)
     store = HuiminTrackerStore(url=tracker_url)

@@ -1,26 +1,26 @@
 """The console's aiohttp application.
 
-``create_app()`` builds the core (errors, auth, health, OpenAPI, the staff pages and APIs) and then lets
-every feature module in ``bot/console/`` add its routes: any module there that defines a function named
-``add_<something>_routes(app)`` (e.g. ``chat_page.add_chat_routes``, ``editor_*.add_editor_routes``) is
-imported and called. Feature handlers use ``bot.console.auth.require_role`` and read ``app["db_url"]``,
-``app["settings"]``, ``app["rasa"]`` (Rasa HTTP API client) and ``app["hub"]`` (live updates).
+``create_app()`` builds the core (errors, auth, health, OpenAPI, the staff pages and APIs) and then lets each
+feature listed in ``FEATURES`` add its routes (``add_<something>_routes(app)``, e.g. ``chat_page.add_chat_routes``).
+The list is explicit — a new feature module is imported and named here — so the console's dependencies are
+visible to readers and to ``tools.layout``; capabilities plug in through ``bot.capability_modules`` instead.
+Feature handlers use ``bot.console.auth.require_role`` and read ``app["db_url"]``, ``app["settings"]``,
+``app["rasa"]`` (Rasa HTTP API client) and ``app["hub"]`` (live updates).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import inspect
 import logging
-import pkgutil
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Optional, Tuple
 
 import sqlalchemy as sa
 from aiohttp import web
 
-from bot.console import auth, errors, handoff_api, live, openapi
+from bot.console import (applications_list, auth, bookings_phone_api, callbacks_api, chat_page, editor_api,
+                         editor_page, errors, feedback_api, handoff_api, insights_api, labels, live, openapi,
+                         staff_records, wordlists_api, wordlists_page)
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -28,28 +28,22 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 PAGES = HERE / "pages"
 
-# Modules of the core, wired explicitly below; every other module of the package may be a feature.
-CORE_MODULES = {"app", "auth", "cli", "errors", "handoff_api", "live", "models", "openapi", "pages"}
-
-
-def feature_route_adders() -> List[Callable[[web.Application], None]]:
-    import bot.console as pkg
-
-    adders = []
-    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if mod.ispkg or mod.name in CORE_MODULES:
-            continue
-        name = f"bot.console.{mod.name}"
-        try:
-            module = importlib.import_module(name)
-        except Exception:
-            log.exception("console feature module %s could not be imported", name)
-            continue
-        for attr, fn in sorted(vars(module).items()):
-            if attr.startswith("add_") and attr.endswith("_routes") and inspect.isfunction(fn) \
-                    and fn.__module__ == name:
-                adders.append(fn)
-    return adders
+# The console's features, each adding its own routes; a feature that fails to register is named by /health and
+# does not take the hand-over console down with it.
+FEATURES: Tuple[Callable[[web.Application], None], ...] = (
+    applications_list.add_applications_list_routes,
+    bookings_phone_api.add_booking_phone_routes,
+    callbacks_api.add_callback_routes,
+    chat_page.add_chat_routes,
+    editor_api.add_editor_api_routes,
+    editor_page.add_editor_page_routes,
+    feedback_api.add_feedback_routes,
+    insights_api.add_insights_routes,
+    labels.add_labels_routes,
+    staff_records.add_staff_records_routes,
+    wordlists_api.add_wordlists_routes,
+    wordlists_page.add_wordlists_page_routes,
+)
 
 
 def _page(filename: str, role: Optional[str] = None):
@@ -154,7 +148,7 @@ def create_app(settings: Optional[Settings] = None, watch_interval: float = 1.0)
     live.add_live_routes(app)
 
     app["feature_errors"] = {}
-    for add_routes in feature_route_adders():
+    for add_routes in FEATURES:
         name = f"{add_routes.__module__}.{add_routes.__name__}"
         try:
             add_routes(app)

@@ -103,13 +103,17 @@ def test_two_rasa_processes_only_with_a_redis(monkeypatch):
     monkeypatch.setenv(processes.RASA_PROCESSES_ENV, "1")
     assert processes.rasa_layout(get_settings()).processes == 1
     monkeypatch.delenv(processes.RASA_PROCESSES_ENV)
-    assert processes.rasa_layout(get_settings()).processes == 1  # one unless asked for two
+    # Unset: two on a machine with two cores (when a Redis answers), one otherwise.
+    monkeypatch.setattr(processes.os, "cpu_count", lambda: 1)
+    assert processes.rasa_layout(get_settings(), dev_redis_url=closed).processes == 1
+    monkeypatch.setattr(processes.os, "cpu_count", lambda: 2)
+    assert processes.rasa_layout(get_settings(), dev_redis_url=closed).processes == 1  # no Redis: one
 
     redis_url = os.environ.get("HUIMIN_TEST_REDIS_URL")
     if not redis_url:
         pytest.skip("HUIMIN_TEST_REDIS_URL is not set: the two-process layout needs a Redis")
-    monkeypatch.setenv(processes.RASA_PROCESSES_ENV, "2")
-    two = processes.rasa_layout(get_settings(), dev_redis_url=redis_url)
+    monkeypatch.delenv(processes.RASA_PROCESSES_ENV, raising=False)
+    two = processes.rasa_layout(get_settings(), dev_redis_url=redis_url)  # the default on two cores
     assert two.processes == 2 and len(set(two.ports)) == 2
     env = processes.layout_env(two)
     assert env["HUIMIN_REDIS_URL"] == redis_url

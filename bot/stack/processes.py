@@ -66,15 +66,15 @@ def _free_port() -> int:
 
 
 def rasa_layout(settings: Settings, dev_redis_url: str = DEV_REDIS_URL) -> RasaLayout:
-    """One Rasa process runs a turn on one core. HUIMIN_RASA_PROCESSES=2 runs two behind a local balancer
-    (bot/stack/balancer.py), which needs a Redis for the lock store and the channels' shared state —
-    HUIMIN_REDIS_URL, else the machine's own Redis if it answers; without one, a single process (said in the
-    log). One by default: on the shared machine two processes were faster only at 50 concurrent conversations
-    and slower at 10 once a message cost less CPU than the stock bot's (README, issue 16)."""
-    wanted = int(os.environ.get(RASA_PROCESSES_ENV) or 1)
+    """One Rasa process runs a turn on one core, so with two cores or more the stack runs two behind a local
+    balancer (bot/stack/balancer.py). They need a Redis for the lock store and the channels' shared state —
+    HUIMIN_REDIS_URL, else the machine's own Redis if it answers; without one, a single process (said in the log).
+    HUIMIN_RASA_PROCESSES sets the number (1: always one). Measured on the idle 2-core machine in one `make bench`
+    run each (2026-12-07, README, issue 16): one process 0.99x / 1.0x the stock bot at 10 / 50 concurrent
+    conversations, two processes 1.70x / 1.60x."""
+    wanted = int(os.environ.get(RASA_PROCESSES_ENV) or (2 if (os.cpu_count() or 1) >= 2 else 1))
     if wanted <= 1:
-        return RasaLayout(1, settings.redis_url, f"one Rasa process ({RASA_PROCESSES_ENV}={wanted}; 2 runs two "
-                                                 "behind a local balancer, with Redis)")
+        return RasaLayout(1, settings.redis_url, f"one Rasa process ({RASA_PROCESSES_ENV}={wanted})")
     url = settings.redis_url or dev_redis_url
     try:
         import redis

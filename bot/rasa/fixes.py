@@ -178,16 +178,8 @@ def _snapshot(tracker: Any) -> tuple:
 
 
 def _restore(template: Any, snapshot: tuple) -> Any:
-    import dataclasses
-
-    slots, message, action, bot, followup, paused, loop = snapshot
     tracker = template.init_copy()
-    for name, value, has_been_set in slots:
-        tracker.slots[name]._value, tracker.slots[name]._has_been_set = value, has_been_set
-    tracker.latest_message, tracker.latest_bot_utterance = message, bot
-    tracker.latest_action = dict(action) if action is not None else None
-    tracker.followup_action, tracker._paused = followup, paused
-    tracker.active_loop = dataclasses.replace(loop) if loop is not None else None
+    _restore_into(tracker, snapshot)
     return tracker
 
 

@@ -14,6 +14,16 @@ PASSWORD = "page-password-1"
 NEW_TEXT = "带上身份证、户口簿和银行卡（页面测试）。"
 
 
+async def _log_in(page, url: str) -> None:
+    """The editor page asks for a login first; log in as the test's editor."""
+    await page.goto(url + "/editor")
+    await page.wait_for_url("**/login**")
+    await page.fill("#username", "page_zhao")
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-button")
+    await page.wait_for_url("**/editor")
+
+
 @pytest.fixture
 async def console(db_url, tmp_path, monkeypatch):
     async with editor_console(db_url, tmp_path, monkeypatch, ["page_zhao"], PASSWORD) as (url, kdir):
@@ -32,12 +42,7 @@ async def test_editor_changes_an_answer_in_the_browser(console, chromium_path):
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
-            await page.goto(url + "/editor")
-            await page.wait_for_url("**/login**")
-            await page.fill("#username", "page_zhao")
-            await page.fill("#password", PASSWORD)
-            await page.click("#login-button")
-            await page.wait_for_url("**/editor")
+            await _log_in(page, url)
             await page.wait_for_selector("#me:has-text('page_zhao')")
 
             await page.fill("#filter-q", "吃低保")
@@ -114,12 +119,7 @@ async def test_editor_adds_a_situation_by_ticking_concepts(console, chromium_pat
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
-            await page.goto(url + "/editor")
-            await page.wait_for_url("**/login**")
-            await page.fill("#username", "page_zhao")
-            await page.fill("#password", PASSWORD)
-            await page.click("#login-button")
-            await page.wait_for_url("**/editor")
+            await _log_in(page, url)
             await page.click("#entry-list button[data-entry='program:dibao_edge']")
             situations = page.locator("fieldset[data-path='situations']")
             await situations.wait_for()

@@ -16,13 +16,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from pathlib import Path
 
 from actions.rereading import already_reread, reread, typed_choice
-from actions.latest import latest_entities, latest_intent, latest_text
+from actions.latest import classifier_aspect_intent, latest_entities, latest_intent, latest_text
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
 from bot.understanding import replies
 from bot.understanding.context import narrow_group, reading_for, service_names
 from bot.understanding.lexicon import first_positions, load_lexicon
-from bot.understanding.reading import Reading
+from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +162,16 @@ def _aspect_asked(kb: KnowledgeBase, tracker: Tracker, intent: Optional[str], re
         # The words of the question (多少钱, 去哪办) are more precise than the classifier's guess between aspects,
         # and the first one asked is answered first (the second is offered as the first button).
         aspect = cued[0]
+    if aspect == OVERVIEW and not cued and program_named and reading.follow_up and tracker.get_slot("aspect") \
+            and program_named != resolve_program(kb, program_before_this_message(tracker)):
+        # "高龄津贴要带什么" → "那低宝呢": the same question of another programme, whatever the classifier guessed.
+        return tracker.get_slot("aspect"), cued
+    if aspect == OVERVIEW and not cued and intent != INFORM and not pending:
+        # No question word, and the classifier's own guess was not an aspect ("低保边缘户又不发钱 评上了图个啥"
+        # heard as distress): the aspect it ranked highest, if it ranked one above a bare name.
+        ranked = classifier_aspect_intent(tracker, list(KNOWLEDGE_INTENTS.values()) + [INFORM])
+        if ranked and ranked != INFORM:
+            aspect = kb.aspect_for_intent(ranked) or OVERVIEW
     if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
         # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.
         return pending, cued
@@ -273,9 +283,9 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
 
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
     answer = _with_place_note(kb, lex, answer, reading, locality_id, locality_named)
-    second = next((a for a in cued if a != aspect), None)
-    if second and aspect != OVERVIEW:
-        answer = replies.offer_second_question(kb, lex, answer, program_id, second, locality_id)
+    others = [a for a in cued if a != aspect][:2]
+    if others and aspect != OVERVIEW:
+        answer = replies.offer_more_questions(kb, lex, answer, program_id, others, locality_id)
     send(dispatcher, answer)
     events: List[EventType] = [SlotSet("program", program_id), SlotSet("aspect", aspect)]
     if locality_named:

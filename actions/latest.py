@@ -2,9 +2,12 @@
 (rasa_sdk's Tracker holds the parse result as a plain dict, possibly empty)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from rasa_sdk import Tracker
+
+# Parse-data key of a re-read message holding the classifier's own ranking (actions.rereading).
+CLASSIFIER_RANKING = "classifier_ranking"
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -17,3 +20,16 @@ def latest_intent(tracker: Tracker) -> Optional[str]:
 
 def latest_entities(tracker: Tracker) -> List[Dict[str, Any]]:
     return list((tracker.latest_message or {}).get("entities") or [])
+
+
+def classifier_aspect_intent(tracker: Tracker, intents: Iterable[str]) -> Optional[str]:
+    """The knowledge intent (one of ``intents``) the classifier ranked highest for the latest message, also after
+    it was re-read as another intent: a programme named without a question word ("评上了图个啥") is asked what
+    the classifier heard rather than answered with the overview."""
+    message = tracker.latest_message or {}
+    ranking = message.get(CLASSIFIER_RANKING) or message.get("intent_ranking") or []
+    wanted = set(intents)
+    for entry in ranking:
+        if entry.get("name") in wanted:
+            return entry["name"]
+    return None

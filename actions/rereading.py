@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUttered, UserUtteranceReverted
 
+from actions.latest import CLASSIFIER_RANKING
+
 REREAD_MARK = "second_reading"
 # Slots filled from the entities of a re-read message (action_extract_slots ran on the misread one).
 ENTITY_SLOTS = {"service": "service", "application_no": "application_no", "program": "program"}
@@ -25,7 +27,9 @@ def reread(tracker: Tracker, intent: str, entities: Dict[str, Any], domain: Dict
     found = [e for e in message.get("entities") or [] if e.get("entity") not in entities]
     found += [{"entity": k, "value": v, "extractor": "second_reading"} for k, v in entities.items()]
     parse = {"text": text, "intent": {"name": intent, "confidence": 1.0},
-             "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": found, REREAD_MARK: True}
+             "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": found, REREAD_MARK: True,
+             # What the classifier heard, for the aspect of a question re-read without one (actions.latest).
+             CLASSIFIER_RANKING: message.get(CLASSIFIER_RANKING) or message.get("intent_ranking") or []}
     slots = set((domain or {}).get("slots", {}) or {})
     events: List[EventType] = [UserUtteranceReverted(), ActionExecuted("action_listen"),
                                UserUttered(text, parse_data=parse, input_channel=tracker.get_latest_input_channel())]

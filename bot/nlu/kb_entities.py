@@ -41,7 +41,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.textnorm import normalize
 from bot.nlu.sounds import MAX_CHARS as SOUND_MAX_CHARS
-from bot.nlu.sounds import SOUND_ENTITIES, SoundIndex
+from bot.nlu.sounds import SOUND_ENTITIES, SoundIndex, drop_names_inside
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +176,11 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def extract(self, text: str) -> List[Dict[Text, Any]]:
         exact = self._index.find(text)
-        sounded = [m for m in self._sounds.find(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES]
-        # A longer name heard by sound replaces a shorter exact one inside it (低保变缘 is 低保边缘, not 低保);
-        # elsewhere sound-alike names (高灵津贴, 低宝, di bao) only fill what no exact name covers.
-        exact = [x for x in exact if not any(m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
-                                             and m[2] == x[2] for m in sounded)]
-        sounded = [m for m in sounded if all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
+        heard = [m for m in self._sounds.find_scored(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES]
+        # Sound-alike names (高灵津贴, 低宝, di bao) only fill what no exact name covers, unless a longer one heard
+        # as a true homophone holds the exact one.
+        exact = drop_names_inside(exact, heard)
+        sounded = [m[:4] for m in heard if all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
         return [
             {ENTITY_ATTRIBUTE_TYPE: entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: end,
              ENTITY_ATTRIBUTE_VALUE: value}

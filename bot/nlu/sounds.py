@@ -155,6 +155,10 @@ class SoundIndex:
                 self._by_first.setdefault(first, []).append((sounds, entity, value, phrase))
 
     def find(self, text: str) -> List[Match]:
+        return [m[:4] for m in self.find_scored(text)]
+
+    def find_scored(self, text: str) -> List[Tuple[int, int, str, str, int]]:
+        """Matches with the number of syllables heard wrong or left out (0: a true homophone)."""
         units = message_units(text)
         found: List[Tuple[int, int, int, str, str]] = []  # (misses, start, end, entity, value)
         for i, unit in enumerate(units):
@@ -222,7 +226,7 @@ def _with_one_left_out(units: Sequence[Unit], i: int, sounds: Tuple[Tuple[str, .
     return None
 
 
-def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Match]:
+def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Tuple[int, int, str, str, int]]:
     kept: List[Tuple[int, int]] = []
     labels: Dict[Tuple[int, int], List[Tuple[str, str]]] = {}
     best_misses: Dict[Tuple[int, int], int] = {}
@@ -236,4 +240,11 @@ def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Match]:
     for span in sorted(best_misses, key=lambda s: (best_misses[s], -(s[1] - s[0]), s[0])):
         if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
             kept.append(span)
-    return [(s, e, ent, val) for s, e in sorted(kept) for ent, val in sorted(labels[(s, e)])]
+    return [(s, e, ent, val, best_misses[(s, e)]) for s, e in sorted(kept) for ent, val in sorted(labels[(s, e)])]
+
+
+def drop_names_inside(exact: Sequence[Tuple], heard: Sequence[Tuple[int, int, str, str, int]]) -> List[Tuple]:
+    """Exact names (start, end, entity, …) not inside a longer name of the same kind heard as a true homophone:
+    低保变缘 is 低保边缘, not 低保. A longer name heard with a syllable wrong does not win (孩子是孤儿 is not 事实孤儿)."""
+    return [x for x in exact if not any(m[4] == 0 and m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
+                                        and m[2] == x[2] for m in heard)]

@@ -18,9 +18,14 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from bot.nlu.textnorm import normalize
 from bot.understanding.lexicon import (GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, find_cue,
                                       first_positions)
-from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex
+from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex, drop_names_inside
 
 MAX_RECOMMENDATIONS = 3
+# Characters between a topic mentioned (条件, 材料) and a question word after it for the topic to count as asked.
+MENTION_ASKED_WITHIN = 2
+# "没(有)退休金", "无医保": a topic negated just before it.
+NEGATIONS = ("没", "无")
+NEGATION_REACH = 2
 KNOWLEDGE_INTENTS = {"overview": "ask_overview", "eligibility": "ask_eligibility", "benefits": "ask_benefits",
                      "amount": "ask_amount", "materials": "ask_materials", "apply": "ask_apply",
                      "duration": "ask_duration", "handler": "ask_handler"}
@@ -143,10 +148,10 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         elif kind == "application_no":
             r.application_no = value
     # A longer name heard by sound beats a shorter exact one inside it (低保变缘 is 低保边缘, not 低保).
-    sounded = _sound_index(tuple(phrases)).find(norm)
-    for s_start, s_end, kind, value in sounded:
-        named = [n for n in named if not (s_end - s_start > n[1] - n[0] and n[0] >= s_start and n[1] <= s_end
-                                          and n[1] > n[0] and n[2] == kind)]
+    heard = _sound_index(tuple(phrases)).find_scored(norm)
+    named = [n for n in drop_names_inside(named, heard) if n[1] > n[0]] + [n for n in named if n[1] <= n[0]]
+    # A name heard by sound where an exact name was found is the exact one ("孩子是孤儿" is not 事实孤儿).
+    sounded = [m[:4] for m in heard if all(m[1] <= n[0] or m[0] >= n[1] or m[2] != n[2] for n in named)]
     targets = {"program": r.programs, "service": r.services, "service_item": r.service_items}
     names_end, names_start = 0, len(norm)
     for _start, _end, kind, value in sorted(named) + [m for m in sounded if m[2] in targets]:
@@ -154,7 +159,10 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         if value not in targets[kind]:
             targets[kind].append(value)
     r.aspects = _aspects(norm, lexicon, phrases)
-    r.wants_human = bool(first_positions(norm, lexicon.human)) or (
+    reported = [find_cue(norm, cue) for _, cue in first_positions(norm, lexicon.human_reported)]
+    # "刚才工作人员说清楚了 那高龄津贴要什么材料" tells of a person, it does not ask for one.
+    r.wants_human = any(not any(a <= start < b for a, b in reported)
+                        for start, _cue in first_positions(norm, lexicon.human)) or (
         any("a" <= ch <= "z" for ch in norm) and any(m[2] == "human" for m in _cue_sounds(lexicon).find(norm)))
     # "你是真人吗" asks what Huimin is; "真人呢" / "要真人" asks for one.
     r.asks_if_bot = bool(first_positions(norm, lexicon.asks_if_bot))
@@ -187,7 +195,9 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
                 r.situations.insert(0, own)
         del r.situations[MAX_RECOMMENDATIONS:]
     for referral in lexicon.referrals:
-        found = first_positions(norm, referral.cues)
+        # "我妈没退休金 …轮得到她不": a topic said to be missing describes the family, it asks nothing of it.
+        found = [(pos, cue) for pos, cue in first_positions(norm, referral.cues)
+                 if not any(n in norm[max(0, pos - NEGATION_REACH):pos] for n in NEGATIONS)]
         if found:
             r.referral = referral
             spans = [find_cue(norm, cue) for _, cue in found]
@@ -241,11 +251,20 @@ def _aspects(text: str, lexicon: Lexicon, phrases: Sequence[Phrase] = ()) -> Lis
     """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
     "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
     hits = [(start, aspect) for start, _end, aspect in _aspect_spans(text, lexicon)]
+    asked = {aspect for _, aspect in hits}
+    mentioned = []
+    for aspect, cues in lexicon.aspect_mentions.items():
+        found = first_positions(text, cues)
+        if found and aspect not in asked:
+            start, cue = found[0]
+            after = text[start + len(cue):start + len(cue) + MENTION_ASKED_WITHIN + 4]
+            # "条件是啥 在哪申请": a topic with a question word right after it is asked, whatever else is.
+            if any(0 <= after.find(w) <= MENTION_ASKED_WITHIN for w in lexicon.asking_words):
+                hits.append((start, aspect))
+            else:
+                mentioned.append((start, aspect))
     if not hits:
-        for aspect, cues in lexicon.aspect_mentions.items():
-            found = first_positions(text, cues)
-            if found:
-                hits.append((found[0][0], aspect))
+        hits = mentioned
     if any("a" <= ch <= "z" for ch in text):
         # Typed in pinyin ("duo shao qian"): the cue words by sound.
         seen = {a for _, a in hits}

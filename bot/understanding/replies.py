@@ -77,14 +77,16 @@ def combine(kb: KnowledgeBase, lex: Lexicon, first: str, second: str) -> Optiona
     return Answer(text=text, buttons=buttons + [_human_button(lex)], program_id=first)
 
 
-def offer_second_question(kb: KnowledgeBase, lex: Lexicon, answer: Answer, program_id: str, aspect: str,
-                          locality_id: Optional[str]) -> Answer:
-    """Puts the second aspect asked in the same message first among the buttons, and says so."""
-    spec = kb.aspects.get(aspect)
-    if spec is None:
+def offer_more_questions(kb: KnowledgeBase, lex: Lexicon, answer: Answer, program_id: str, aspects: Sequence[str],
+                         locality_id: Optional[str]) -> Answer:
+    """Puts the other aspects asked in the same message first among the buttons, in the order asked, and says so."""
+    specs = [kb.aspects[a] for a in aspects if a in kb.aspects]
+    if not specs:
         return answer
-    button = {"title": spec.button, "payload": payload(spec.intent, program=program_id, locality=locality_id)}
-    buttons = [button] + [b for b in answer.buttons if b.get("payload") != button["payload"]]
-    text = answer.text + "\n" + fill(lex, "second_question", aspect_label=spec.label)
-    return Answer(text=text, buttons=buttons[:max(len(answer.buttons), 1) + 1], program_id=answer.program_id,
+    first = [{"title": spec.button, "payload": payload(spec.intent, program=program_id, locality=locality_id)}
+             for spec in specs]
+    taken = {b["payload"] for b in first}
+    buttons = first + [b for b in answer.buttons if b.get("payload") not in taken]
+    text = answer.text + "\n" + fill(lex, "second_question", aspect_label="”“".join(spec.label for spec in specs))
+    return Answer(text=text, buttons=buttons[:max(len(answer.buttons), len(first)) + 1], program_id=answer.program_id,
                   aspect=answer.aspect, locality_id=answer.locality_id, verified=answer.verified)

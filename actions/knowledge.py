@@ -145,6 +145,16 @@ def send(dispatcher: CollectingDispatcher, answer: answers.Answer) -> None:
     dispatcher.utter_message(**answer.as_message())
 
 
+def recommend(dispatcher: CollectingDispatcher, kb: KnowledgeBase, reading: Reading,
+              offer_person: bool = True) -> List[EventType]:
+    """Names the programmes and services that fit the situation told. When only one programme fits, the next
+    question ("能给多少钱") is asked of it."""
+    send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
+                                       service_names(kb.directory), offer_person=offer_person))
+    programs = [s.entry_id for s in reading.situations if s.kind == "program" and s.entry_id in kb.programs]
+    return [SlotSet("program", programs[0])] if len(programs) == 1 else []
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Actions
 
@@ -271,8 +281,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
             return _clear_pending(tracker)
         elif reading.situations and not (slot_program and reading.aspects):
             # A life situation, no programme named: name the ones that fit instead of a programme picker.
-            send(dispatcher, replies.recommend(kb, lex, reading.situations, service_names(kb.directory)))
-            return _clear_pending(tracker)
+            return recommend(dispatcher, kb, reading) + _clear_pending(tracker)
 
     aspect, cued = _aspect_asked(kb, tracker, intent, reading, program_named, locality_named, pending)
 

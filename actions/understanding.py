@@ -16,12 +16,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, send
+from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, recommend, send
 from actions.rereading import already_reread, reread, typed_choice
 from actions.latest import latest_intent
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
-from bot.understanding.context import reading_of, service_names, warm_up
+from bot.understanding.context import reading_of, warm_up
 from bot.understanding.lexicon import load_lexicon
 from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
 
@@ -37,8 +37,7 @@ def answer_here(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowledg
     """Answers a reading whose intent needs no form or hand-over: knowledge, a situation, a referral."""
     lex = load_lexicon(kb.directory)
     if intent == "describe_situation":
-        send(dispatcher, replies.recommend(kb, lex, reading.situations, service_names(kb.directory)))
-        return []
+        return recommend(dispatcher, kb, reading)
     if intent == "out_of_scope":
         if reading.referral is not None:
             send(dispatcher, replies.referral(lex, reading.referral))
@@ -62,8 +61,9 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     if kb is None:
         return []
     reading = reading_of(kb, tracker)
-    if not reading.recognised:
+    if not reading.recognised and reading.referral is None:
         # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造: that entry, and the aspect asked of it.
+        # (Not "我妈的养老金涨了没" under 了解养老服务补贴: another office's topic that shares a word with a button.)
         aspect = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else None
         named = typed_choice(tracker, domain, by_name=True, aspect_intent=aspect)
         if named is not None:
@@ -159,9 +159,7 @@ class ActionRecommend(Action):
             # A programme named outright is answered, even when the message also describes a situation; another
             # office's business is referred there.
             return answer_here(dispatcher, tracker, kb, reading, decision[0], decision[1], domain)
-        send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
-                                           service_names(kb.directory)))
-        return []
+        return recommend(dispatcher, kb, reading)
 
 
 class ActionCheckComplaint(Action):
@@ -255,8 +253,7 @@ class ActionDistressNextStep(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb, reading = read_latest(dispatcher, tracker)
         if kb is not None and reading is not None and reading.situations:
-            send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
-                                               service_names(kb.directory), offer_person=False))
+            return recommend(dispatcher, kb, reading, offer_person=False)
         return []
 
 

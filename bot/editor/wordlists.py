@@ -37,7 +37,8 @@ WIDTH = 100  # flow lists of phrases are re-wrapped at this width once the file 
 # (group title, [(list key, short label)]) — the page's layout; explanations come from the file's own comments.
 GROUPS: List[Tuple[str, List[Tuple[str, str]]]] = [
     ("找真人 / 难过着急 / 危险", [
-        ("human", "想找真人"), ("human_reported", "说起跟工作人员谈过（不是要找人）"), ("asks_if_bot", "问是不是机器人"), ("distress", "难过、着急、生气"),
+        ("human", "想找真人"), ("human_reported", "说起跟工作人员谈过（不是要找人）"),
+        ("asks_if_bot", "问是不是机器人"), ("distress", "难过、着急、生气"),
         ("danger", "眼下有危险"), ("danger_if_now", "正在发生才算危险"), ("aftermath", "出事以后怎么办")]),
     ("追问、预约、一起领", [
         ("follow_up", "追问（那……呢）"), ("booking", "想预约"), ("together", "能不能一起领"),

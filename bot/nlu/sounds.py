@@ -245,6 +245,7 @@ def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Tuple[int,
 
 def drop_names_inside(exact: Sequence[Tuple], heard: Sequence[Tuple[int, int, str, str, int]]) -> List[Tuple]:
     """Exact names (start, end, entity, …) not inside a longer name of the same kind heard as a true homophone:
-    低保变缘 is 低保边缘, not 低保. A longer name heard with a syllable wrong does not win (孩子是孤儿 is not 事实孤儿)."""
+    低保变缘 is 低保边缘, not 低保. A longer name heard with a syllable wrong does not win (孩子是孤儿 is not
+    事实孤儿)."""
     return [x for x in exact if not any(m[4] == 0 and m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
                                         and m[2] == x[2] for m in heard)]

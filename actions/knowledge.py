@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 OVERVIEW = "overview"
 REREAD_FROM_KNOWLEDGE = {"emergency", "request_human", "check_status", "distress", "book_service"}
 INFORM = "inform"
+# The classifier's aspect is used for a question without question words only when it gave it at least this much
+# (chosen on the development sets; below it the overview with its aspect buttons serves better than a guess).
+RANKED_ASPECT_FLOOR = 0.2
 
 _store: Optional[KnowledgeStore] = None
 
@@ -179,7 +182,7 @@ def _aspect_asked(kb: KnowledgeBase, tracker: Tracker, intent: Optional[str], re
     if aspect == OVERVIEW and not cued and intent != INFORM and not pending:
         # No question word, and the classifier's own guess was not an aspect ("低保边缘户又不发钱 评上了图个啥"
         # heard as distress): the aspect it ranked highest, if it ranked one above a bare name.
-        ranked = classifier_aspect_intent(tracker, list(KNOWLEDGE_INTENTS.values()) + [INFORM])
+        ranked = classifier_aspect_intent(tracker, list(KNOWLEDGE_INTENTS.values()) + [INFORM], RANKED_ASPECT_FLOOR)
         if ranked and ranked != INFORM:
             aspect = kb.aspect_for_intent(ranked) or OVERVIEW
     if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:

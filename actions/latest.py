@@ -22,7 +22,7 @@ def latest_entities(tracker: Tracker) -> List[Dict[str, Any]]:
     return list((tracker.latest_message or {}).get("entities") or [])
 
 
-def classifier_aspect_intent(tracker: Tracker, intents: Iterable[str]) -> Optional[str]:
+def classifier_aspect_intent(tracker: Tracker, intents: Iterable[str], floor: float = 0.0) -> Optional[str]:
     """The knowledge intent (one of ``intents``) the classifier ranked highest for the latest message, also after
     it was re-read as another intent: a programme named without a question word ("评上了图个啥") is asked what
     the classifier heard rather than answered with the overview."""
@@ -31,5 +31,5 @@ def classifier_aspect_intent(tracker: Tracker, intents: Iterable[str]) -> Option
     wanted = set(intents)
     for entry in ranking:
         if entry.get("name") in wanted:
-            return entry["name"]
+            return entry["name"] if (entry.get("confidence") or 0.0) >= floor else None
     return None

@@ -221,7 +221,7 @@ class ActionCheckSmallTalk(Action):
 
 class ActionCheckDistress(Action):
     """The classifier hears distress in words like 难 or 急 that also end plain questions. When the message names a
-    programme, with none of the editors' distress words, it is answered as a question about it."""
+    programme and asks something of it, with none of the editors' distress words, it is answered as a question."""
 
     def name(self) -> Text:
         return "action_check_distress"
@@ -236,7 +236,7 @@ class ActionCheckDistress(Action):
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
         if decision is None or decision[0] in ("distress", "emergency", "describe_situation", "inform"):
             return []
-        if decision[0].startswith("ask_") and not reading.recognised:
+        if decision[0].startswith("ask_") and not (reading.recognised and reading.aspects):
             return []
         # A plain question, a number to look up, a booking: no words of distress, so answer what was asked.
         return reread(tracker, decision[0], decision[1], domain)

@@ -217,6 +217,18 @@ def _with_place_note(kb: KnowledgeBase, lex: Any, answer: answers.Answer, readin
                           verified=answer.verified)
 
 
+def _member_just_offered(kb: KnowledgeBase, tracker: Tracker, program_id: Optional[str]) -> Optional[str]:
+    """A group named right after a list that offered one of its members is that member: "护理补贴一个月多少" after
+    the situation of a disabled daughter, whose list named 重度残疾人护理补贴."""
+    from bot.understanding.choices import last_buttons, programs_offered
+
+    group = kb.programs.get(program_id) if program_id else None
+    if group is None or not group.is_group or not group.members:
+        return program_id
+    offered = [p for p in programs_offered(last_buttons(tracker.events)) if p in group.members]
+    return offered[0] if len(offered) == 1 else program_id
+
+
 def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, intent: Optional[str],
                    entities: List[Dict[str, Any]], reading: Optional[Reading] = None,
                    domain: Optional[Dict[str, Any]] = None) -> List[EventType]:
@@ -249,6 +261,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     said = latest_text(tracker)
     program_named = narrow_group(kb, next((p for p in (resolve_program(kb, v) for v in reading.programs) if p), None),
                                  said)
+    program_named = _member_just_offered(kb, tracker, program_named)
     pending = fresh_pending_aspect(tracker)
     slot_program = resolve_program(kb, tracker.get_slot("program"))
 

@@ -87,3 +87,14 @@ def by_name(text: str, buttons: Sequence[Dict[str, Any]], min_chars: int = 2) ->
     if not best or (len(best) > 1 and best[0][0] == best[1][0]):
         return None
     return best[0][1]
+
+
+def programs_offered(buttons: Sequence[Dict[str, Any]]) -> List[str]:
+    """Programme ids the buttons lead to, in their order."""
+    out: List[str] = []
+    for button in buttons:
+        parsed = parse_payload(str(button.get("payload") or ""))
+        program = parsed[1].get("program") if parsed else None
+        if isinstance(program, str) and program not in out:
+            out.append(program)
+    return out

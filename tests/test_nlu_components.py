@@ -233,3 +233,46 @@ def test_malformed_phrases_file_is_reported(tmp_path):
         load_phrases(str(bad))
     with pytest.raises(RasaException, match="kb export"):
         load_phrases(str(tmp_path / "missing.json"))
+
+
+def test_a_name_typed_as_it_sounds_is_written_out_for_the_classifier_and_given_back(tmp_path, extractor):
+    # 高灵津贴 / di bao reach the featurisers as the names the training data uses (an alias kept only for matching,
+    # 高令津贴, is written as the training data spells it), while the parse result keeps the resident's text and
+    # the entity span points into it.
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.normalizer import ChineseTextNormalizer
+    from bot.nlu.original_text import OriginalTextRestorer
+    from bot.nlu.sound_names import SoundAlikeNameWriter
+
+    phrases = tmp_path / "writer_phrases.json"
+    phrases.write_text(json.dumps(PHRASES, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "writer").mkdir()
+    storage, resource = LocalModelStorage(tmp_path / "writer"), Resource("sound_names")
+    config = {"phrases_path": str(phrases)}
+    training = TrainingData([Message(data={"text": t, "intent": "ask_apply"})
+                             for t in ("高龄津贴怎么领", "高龄津贴去哪办", "低保去哪里申请")])
+    SoundAlikeNameWriter.create(config, storage, resource, ExecutionContext(None)).train(training)
+    phrases.unlink()
+    writer = SoundAlikeNameWriter.load(config, storage, resource, ExecutionContext(None))
+
+    cases = [("我妈的高灵津贴，去哪里办？", "我妈的高龄津贴去哪里办", "高灵津贴", "elderly_allowance"),
+             ("di bao 怎么办", "低保怎么办", "di bao", "dibao")]
+    for raw, written, typed, value in cases:
+        message = Message(data={"text": raw})
+        ChineseTextNormalizer().process([message])
+        writer.process([message])
+        assert message.get("text") == written
+        extractor.process([message])
+        OriginalTextRestorer().process([message])
+        entity = next(e for e in message.get("entities") if e["entity"] == "program")
+        assert message.get("text") == raw
+        assert raw[entity["start"]:entity["end"]] == typed and entity["value"] == value
+
+    untouched = Message(data={"text": "低保怎么申请"})
+    writer.process([untouched])
+    assert untouched.get("text") == "低保怎么申请"

@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 Phrase = Tuple[str, str, str]  # (normalised phrase, entity type, value)
 Match = Tuple[int, int, str, str]  # (start char, end char, entity type, value)
+# Message property set by bot.nlu.sound_names once the names heard by sound are written as the knowledge base
+# writes them: the matcher then looks for written names only.
+NAMES_WRITTEN = "huimin_names_written"
 
 
 def load_phrases(path: Text) -> List[Phrase]:
@@ -75,6 +78,17 @@ def prepare_phrases(rows: Iterable[Sequence[Any]], source: str = "phrases") -> L
             seen.add(key)
             out.append(key)
     return out
+
+
+def names_in(index: "PhraseIndex", sounds: SoundIndex, text: str
+             ) -> Tuple[List[Match], List[Tuple[int, int, str, str, int, str]]]:
+    """(names found as written, names heard by sound where no written name is). Sound-alike names (高灵津贴, 低宝,
+    di bao) only fill what no exact name covers, unless a longer one heard with one character typed wrong holds
+    the exact one."""
+    exact = index.find(text)
+    heard = [m for m in sounds.find_written(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES]
+    exact = drop_names_inside(text, exact, heard)
+    return exact, [m for m in heard if all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
 
 
 class PhraseIndex:
@@ -174,17 +188,17 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
             phrases = []
         return cls(config, model_storage, resource, phrases)
 
-    def extract(self, text: str) -> List[Dict[Text, Any]]:
-        exact = self._index.find(text)
-        heard = [m for m in self._sounds.find_scored(text[:SOUND_MAX_CHARS]) if m[2] in SOUND_ENTITIES]
-        # Sound-alike names (高灵津贴, 低宝, di bao) only fill what no exact name covers, unless a longer one heard
-        # as a true homophone holds the exact one.
-        exact = drop_names_inside(exact, heard)
-        sounded = [m[:4] for m in heard if all(m[1] <= s or m[0] >= e for s, e, _, _ in exact)]
+    def extract(self, text: str, by_sound: bool = True) -> List[Dict[Text, Any]]:
+        """Entities of the text; ``by_sound`` False when the names heard by sound were already written out
+        (``bot.nlu.sound_names``)."""
+        if by_sound:
+            exact, sounded = names_in(self._index, self._sounds, text)
+        else:
+            exact, sounded = self._index.find(text), []
         return [
             {ENTITY_ATTRIBUTE_TYPE: entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: end,
              ENTITY_ATTRIBUTE_VALUE: value}
-            for start, end, entity, value in sorted(exact + sounded)
+            for start, end, entity, value in sorted(exact + [m[:4] for m in sounded])
         ]
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -192,6 +206,6 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
             text = message.get(TEXT)
             if not isinstance(text, str) or not text or text.startswith("/"):
                 continue
-            entities = self.add_extractor_name(self.extract(text))
+            entities = self.add_extractor_name(self.extract(text, by_sound=not message.get(NAMES_WRITTEN)))
             message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
         return messages

@@ -155,12 +155,13 @@ class SoundIndex:
                 self._by_first.setdefault(first, []).append((sounds, entity, value, phrase))
 
     def find(self, text: str) -> List[Match]:
-        return [m[:4] for m in self.find_scored(text)]
+        return [m[:4] for m in self.find_written(text)]
 
-    def find_scored(self, text: str) -> List[Tuple[int, int, str, str, int]]:
-        """Matches with the number of syllables heard wrong or left out (0: a true homophone)."""
+    def find_written(self, text: str) -> List[Tuple[int, int, str, str, int, str]]:
+        """Matches (start, end, entity, value, syllables heard wrong or left out, the name as the knowledge base
+        writes it)."""
         units = message_units(text)
-        found: List[Tuple[int, int, int, str, str]] = []  # (misses, start, end, entity, value)
+        found: List[Tuple[int, int, int, str, str, str]] = []  # (misses, start, end, entity, value, phrase)
         for i, unit in enumerate(units):
             # The first syllable anchors a name (a one-off miss there finds too much), so only names starting
             # with this unit's sound are tried here.
@@ -182,11 +183,11 @@ class SoundIndex:
                 if misses <= allowed and (misses == 0 or _same_chars(units[i:i + n], phrase) * 2 >= n):
                     # A syllable wrong as well needs half the characters right (高灵津帖), or any sound-alike
                     # run of syllables would do (看不清了 is not 康复理疗).
-                    found.append((misses, unit.start, units[i + n - 1].end, entity, value))
+                    found.append((misses, unit.start, units[i + n - 1].end, entity, value, phrase))
                 elif n >= self.ONE_LESS_MIN:
                     end = _with_one_left_out(units, i, sounds)
                     if end is not None:
-                        found.append((1, unit.start, end, entity, value))
+                        found.append((1, unit.start, end, entity, value, phrase))
         return _longest(found)
 
 
@@ -226,26 +227,32 @@ def _with_one_left_out(units: Sequence[Unit], i: int, sounds: Tuple[Tuple[str, .
     return None
 
 
-def _longest(found: Sequence[Tuple[int, int, int, str, str]]) -> List[Tuple[int, int, str, str, int]]:
+def _longest(found: Sequence[Tuple[int, int, int, str, str, str]]) -> List[Tuple[int, int, str, str, int, str]]:
     kept: List[Tuple[int, int]] = []
-    labels: Dict[Tuple[int, int], List[Tuple[str, str]]] = {}
+    labels: Dict[Tuple[int, int], List[Tuple[str, str, str]]] = {}
     best_misses: Dict[Tuple[int, int], int] = {}
-    for misses, start, end, entity, value in found:
+    for misses, start, end, entity, value, phrase in found:
         span = (start, end)
         if span not in best_misses or misses < best_misses[span]:
             best_misses[span] = misses
-            labels[span] = [(entity, value)]
-        elif misses == best_misses[span] and (entity, value) not in labels[span]:
-            labels[span].append((entity, value))
+            labels[span] = [(entity, value, phrase)]
+        elif misses == best_misses[span] and all((entity, value) != lab[:2] for lab in labels[span]):
+            labels[span].append((entity, value, phrase))
     for span in sorted(best_misses, key=lambda s: (best_misses[s], -(s[1] - s[0]), s[0])):
         if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
             kept.append(span)
-    return [(s, e, ent, val, best_misses[(s, e)]) for s, e in sorted(kept) for ent, val in sorted(labels[(s, e)])]
+    return [(s, e, ent, val, best_misses[(s, e)], phrase) for s, e in sorted(kept)
+            for ent, val, phrase in sorted(labels[(s, e)])]
 
 
-def drop_names_inside(exact: Sequence[Tuple], heard: Sequence[Tuple[int, int, str, str, int]]) -> List[Tuple]:
-    """Exact names (start, end, entity, …) not inside a longer name of the same kind heard as a true homophone:
-    低保变缘 is 低保边缘, not 低保. A longer name heard with a syllable wrong does not win (孩子是孤儿 is not
-    事实孤儿)."""
-    return [x for x in exact if not any(m[4] == 0 and m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
-                                        and m[2] == x[2] for m in heard)]
+def drop_names_inside(text: str, exact: Sequence[Tuple],
+                      heard: Sequence[Tuple[int, int, str, str, int, str]]) -> List[Tuple]:
+    """Exact names (start, end, entity, …) not inside a longer name of the same kind heard with one character
+    typed wrong and every sound right: 低保变缘 is 低保边缘, not 低保. Otherwise the exact name wins (孩子是孤儿 is
+    not 事实孤儿, although 事 may also be read zi)."""
+    def one_typo(m: Tuple[int, int, str, str, int, str]) -> bool:
+        typed, name = text[m[0]:m[1]], m[5]
+        return m[4] == 0 and len(typed) == len(name) and sum(a != b for a, b in zip(typed, name)) <= 1
+
+    return [x for x in exact if not any(m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
+                                        and m[2] == x[2] and one_typo(m) for m in heard)]

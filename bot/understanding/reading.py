@@ -148,8 +148,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         elif kind == "application_no":
             r.application_no = value
     # A longer name heard by sound beats a shorter exact one inside it (低保变缘 is 低保边缘, not 低保).
-    heard = _sound_index(tuple(phrases)).find_scored(norm)
-    named = [n for n in drop_names_inside(named, heard) if n[1] > n[0]] + [n for n in named if n[1] <= n[0]]
+    heard = _sound_index(tuple(phrases)).find_written(norm)
+    named = [n for n in drop_names_inside(norm, named, heard) if n[1] > n[0]] + [n for n in named if n[1] <= n[0]]
     # A name heard by sound where an exact name was found is the exact one ("孩子是孤儿" is not 事实孤儿).
     sounded = [m[:4] for m in heard if all(m[1] <= n[0] or m[0] >= n[1] or m[2] != n[2] for n in named)]
     targets = {"program": r.programs, "service": r.services, "service_item": r.service_items}

@@ -236,7 +236,7 @@ class ActionCheckDistress(Action):
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
         if decision is None or decision[0] in ("distress", "emergency", "describe_situation", "inform"):
             return []
-        if decision[0].startswith("ask_") and not (reading.recognised and reading.aspects):
+        if decision[0].startswith("ask_") and not (reading.recognised and (reading.aspects or reading.pair)):
             return []
         # A plain question, a number to look up, a booking: no words of distress, so answer what was asked.
         return reread(tracker, decision[0], decision[1], domain)

@@ -51,6 +51,7 @@ class Reading:
     places: List[str] = field(default_factory=list)            # place names with no locality entry
     localities: List[str] = field(default_factory=list)        # recorded locality ids named
     follow_up: bool = False
+    pair: bool = False                                        # asks whether two programmes go together
 
     @property
     def recognised(self) -> bool:
@@ -159,6 +160,7 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         if value not in targets[kind]:
             targets[kind].append(value)
     r.aspects = _aspects(norm, lexicon, phrases)
+    r.pair = len(r.programs) >= 2 and bool(first_positions(norm, lexicon.together))
     reported = [find_cue(norm, cue) for _, cue in first_positions(norm, lexicon.human_reported)]
     # "刚才工作人员说清楚了 那高龄津贴要什么材料" tells of a person, it does not ask for one.
     r.wants_human = any(not any(a <= start < b for a, b in reported)
@@ -194,18 +196,40 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
             if own is not None and all(own.entry_id != s.entry_id for s in r.situations):
                 r.situations.insert(0, own)
         del r.situations[MAX_RECOMMENDATIONS:]
+    referral_at = -1
     for referral in lexicon.referrals:
         # "我妈没退休金 …轮得到她不": a topic said to be missing describes the family, it asks nothing of it.
         found = [(pos, cue) for pos, cue in first_positions(norm, referral.cues)
                  if not any(n in norm[max(0, pos - NEGATION_REACH):pos] for n in NEGATIONS)]
         if found:
-            r.referral = referral
+            r.referral, referral_at = referral, found[-1][0]
             spans = [find_cue(norm, cue) for _, cue in found]
             # Asked after every name, or a name only inside the topic itself (护理 in 长期护理保险).
             r.referral_asked_last = names_end > 0 and (
                 found[-1][0] >= names_end or any(a <= names_start and names_end <= b for a, b in spans))
             break
     names = locality_names or {}
+    _places_into(r, norm, lexicon, names)
+    if r.referral is not None and _referral_only_context(r, norm, lexicon, referral_at):
+        r.referral, r.referral_asked_last = None, False
+    return r
+
+
+def _referral_only_context(r: Reading, norm: str, lexicon: Lexicon, at: int) -> bool:
+    """Another office's topic that the message tells of but does not ask about: "我退休金全搭进去了" in a
+    hardship story, "有居住证" after "在广州", or "医疗救助归民政管还是归医保管" — which office handles a programme
+    is that programme's question."""
+    if r.programs and any("还是" in cue for _, cue in first_positions(norm, lexicon.aspect_cues.get("handler", ()))):
+        return True
+    if not (r.situations or r.localities or r.places):
+        return False
+    after = norm[at:]
+    asked = any(start >= at for start, _end, _aspect in _aspect_spans(norm, lexicon)) or any(
+        w in after for w in lexicon.asking_words)
+    return not asked
+
+
+def _places_into(r: Reading, norm: str, lexicon: Lexicon, names: Mapping[str, str]) -> None:
     for place in _places(norm, lexicon.places):
         loc = names.get(place) or next((lid for name, lid in names.items() if place in name or name in place), None)
         if loc:
@@ -213,7 +237,6 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
                 r.localities.append(loc)
         elif place not in r.places:
             r.places.append(place)
-    return r
 
 
 def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:

@@ -216,13 +216,14 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
 
 
 def _referral_only_context(r: Reading, norm: str, lexicon: Lexicon, at: int) -> bool:
-    """Another office's topic that the message tells of but does not ask about: "我退休金全搭进去了" in a
-    hardship story, "有居住证" after "在广州", or "医疗救助归民政管还是归医保管" — which office handles a programme
-    is that programme's question."""
+    """Another office's topic that the message tells of but does not ask about, among other things told: "我退休金
+    全搭进去了" in a hardship story, "有居住证" after "在广州"; or "医疗救助归民政管还是归医保管" — which office
+    handles a programme is that programme's question."""
     if r.programs and any("还是" in cue for _, cue in first_positions(norm, lexicon.aspect_cues.get("handler", ()))):
         return True
-    if not (r.situations or r.localities or r.places):
-        return False
+    told = len(r.concepts) + len(r.localities) + len(r.places)
+    if told < 2:
+        return False  # "残疾证到期换证", "离婚了户口怎么迁": the topic is the message
     after = norm[at:]
     asked = any(start >= at for start, _end, _aspect in _aspect_spans(norm, lexicon)) or any(
         w in after for w in lexicon.asking_words)

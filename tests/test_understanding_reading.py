@@ -165,3 +165,34 @@ def test_a_list_entry_named_in_part_or_by_position():
     assert choose("选3", buttons)["payload"] == "/request_human"
     assert by_name("救助那个要啥材料", buttons)["title"] == "了解临时救助"
     assert by_name("今天天气不错", buttons) is None
+
+
+def test_a_topic_mentioned_with_a_question_word_after_it_is_asked():
+    assert reading_for(KB, "残疾人生活补贴 条件是啥 在哪申请").aspects == ["eligibility", "apply"]
+    assert reading_for(KB, "从交材料到拿到钱要多少天").aspects == ["duration"]  # mentioned only
+
+
+def test_a_person_told_of_is_not_a_person_asked_for():
+    assert not reading_for(KB, "好的 刚才工作人员说清楚了 那高龄津贴要什么材料").wants_human
+    assert reading_for(KB, "叫个工作人员来").wants_human
+
+
+def test_an_exact_name_beats_a_longer_sound_alike_with_another_character_wrong():
+    # 事 may be read zi: 子是孤儿 sounds like 事实孤儿, but 孤儿 is written there.
+    from bot.knowledge.export import all_phrases
+    from bot.nlu.kb_entities import PhraseIndex, names_in
+
+    phrases = all_phrases(KB)
+    exact, heard = names_in(PhraseIndex(phrases), SoundIndex(phrases), "孩子是孤儿 又是重度残疾")
+    assert ("program", "orphan") in {(e[2], e[3]) for e in exact} and not heard
+    exact, heard = names_in(PhraseIndex(phrases), SoundIndex(phrases), "低保变缘户能领啥")
+    assert [(m[2], m[3]) for m in heard] == [("program", "dibao_edge")] and not exact
+
+
+def test_another_offices_topic_only_told_is_no_referral():
+    story = reading_for(KB, "孙子五岁 自闭症 他爸妈在外面打工 康复一个月四千 我的退休金全搭进去了")
+    assert story.referral is None and story.intent()[0] == "describe_situation"
+    assert reading_for(KB, "医疗救助到底归民政管还是归医保管").intent() == ("ask_handler",
+                                                                      {"program": "medical_assistance"})
+    assert reading_for(KB, "老伴过世了 他的户口怎么注销").intent() == ("out_of_scope", {})
+    assert reading_for(KB, "养老服务补贴 我妈没退休金 轮得到她不").referral is None

@@ -80,3 +80,16 @@ def test_can_i_get_both_asked_against_the_programme_just_answered(stack):
     replies, _ = _run(_talk(stack, "低保一个月多少钱", "那跟医疗救助能一起领吗"))
     reply = replies[1][0]
     assert "低保" in reply and "医疗救助" in reply and "来源" in reply, reply
+
+
+def test_another_programme_named_in_a_follow_up_gets_the_same_question(stack):
+    # "那低宝呢" after a question about papers asks for 低保's papers: misspelt, and the classifier alone would
+    # have answered with the overview.
+    replies, _ = _run(_talk(stack, "高龄津贴要带什么材料", "那低宝呢"))
+    assert "低保｜所需材料" in replies[1][0], replies[1][0]
+
+
+def test_a_story_with_another_offices_word_in_it_is_still_a_story(stack):
+    # 退休金 is told ("全搭进去了"), not asked about: the family gets the programmes that fit, not a referral.
+    [(reply, _)], _ = _run(_talk(stack, "孙子五岁 自闭症 他爸妈在外面打工 康复一个月四千 我的退休金全搭进去了"))
+    assert "不归民政部门管" not in reply and "困境儿童" in reply, reply

@@ -150,12 +150,12 @@ def send(dispatcher: CollectingDispatcher, answer: answers.Answer) -> None:
 
 def recommend(dispatcher: CollectingDispatcher, kb: KnowledgeBase, reading: Reading,
               offer_person: bool = True) -> List[EventType]:
-    """Names the programmes and services that fit the situation told. When only one programme fits, the next
-    question ("能给多少钱") is asked of it."""
+    """Names the programmes and services that fit the situation told. The next question without a name ("能给
+    多少钱", "怎么申请") is asked of the best fit, the first programme named; the others stay a tap away."""
     send(dispatcher, replies.recommend(kb, load_lexicon(Path(kb.directory)), reading.situations,
                                        service_names(kb.directory), offer_person=offer_person))
     programs = [s.entry_id for s in reading.situations if s.kind == "program" and s.entry_id in kb.programs]
-    return [SlotSet("program", programs[0])] if len(programs) == 1 else []
+    return [SlotSet("program", programs[0])] if programs else []
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -302,3 +302,73 @@ def test_a_forms_temporary_tracker_is_the_one_rasa_replays():
         assert without_times(ours) == without_times(theirs), n
         compared += 1
     assert compared > 20
+
+
+def test_the_fast_action_result_check_accepts_exactly_what_the_schema_accepts():
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    schema = RemoteAction.action_response_format_spec()
+    fast = rasa_fixes._fast_action_result_check(schema)
+    assert fast is not None
+    full = validator_for(schema)(schema)
+    names = sorted({c.type_name for c in all_subclasses(Event) if getattr(c, "type_name", None)}) + ["nonsense"]
+    events = [{"event": n} for n in names]
+    events += [{"event": "slot", "name": "program", "value": "dibao"}, {"event": "slot", "name": 3, "value": 1},
+               {"event": "slot", "value": 1}, {"event": "user", "text": "你好", "parse_data": {"intent": {"name": 1}}},
+               {"event": "user", "text": "你好", "parse_data": {"intent": {"name": "greet", "confidence": 0.9},
+                                                               "entities": [{"entity": "program", "value": "x"}]}},
+               {"event": "user", "parse_data": {"entities": [{"entity": "program"}]}},
+               {"event": "action", "name": "utter_x", "policy": None, "confidence": 1.0, "hide_rule_turn": False},
+               {"event": "action", "name": 5}, {"event": "bot", "text": "答", "data": {}, "metadata": {}},
+               {"event": "bot", "timestamp": "late"}, {"event": "entities", "entities": []}, {"event": "entities"},
+               {"event": 7}, {"name": "program"}, "slot", None, [], {"event": "followup", "name": "utter_ok"}]
+    results = [{}, {"events": []}, {"events": None}, {"events": "x"}, {"responses": [{"text": "好"}]},
+               {"responses": [1]}, {"responses": {}}, {"responses": [{"text": 1}]}, [], "x", {"other": 1}]
+    results += [{"events": [e], "responses": []} for e in events]
+    results += [{"events": events[i:i + 3]} for i in range(len(events))]
+    accepted = 0
+    for result in results:
+        assert fast(result) == full.is_valid(result), result
+        accepted += fast(result)
+    assert accepted > 20
+    # Through the action: a refused result still gets Rasa's own error.
+    action = RemoteAction("action_answer_knowledge", None)
+    with pytest.raises(ValidationError) as caught:
+        action._validate_action_result({"events": [{"event": "slot", "value": 1}]})
+    assert "is not valid under any of the given schemas. Failed to validate Action server" in caught.value.message
+
+
+def test_a_new_tracker_copies_the_slots_as_copy_copy_does():
+    import copy
+
+    from rasa.shared.core.slots import AnySlot, BooleanSlot, CategoricalSlot, FloatSlot, ListSlot, TextSlot
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_fixes.install()
+
+    class Custom(TextSlot):
+        def __copy__(self):
+            new = TextSlot.__new__(type(self))
+            new.__dict__.update(self.__dict__)
+            new.copied = True
+            return new
+
+    slots = [TextSlot("program", [], initial_value="dibao"), FloatSlot("n", [], initial_value=1.0),
+             BooleanSlot("b", []), CategoricalSlot("c", [], values=["a", "b"]), ListSlot("l", []),
+             AnySlot("requested_slot", []), Custom("x", [])]
+    for s in slots:
+        s.value = s.value  # set, to see the reset
+    ours = DialogueStateTracker("c", slots)
+    expected = DialogueStateTracker.__new__(DialogueStateTracker)
+    rasa_fixes.rasa_tracker_init(expected, "c", slots)
+    assert list(ours.slots) == list(expected.slots)
+    for name, slot in ours.slots.items():
+        assert type(slot) is type(expected.slots[name])
+        assert vars(slot) == vars(expected.slots[name]), name
+        assert slot is not next(s for s in slots if s.name == name)
+    assert ours.slots["x"].copied  # a class with its own copy still gets it
+    assert vars(copy.copy(slots[0])) == vars(slots[0])
+    assert _state(ours) == _state(expected)

@@ -117,3 +117,37 @@ def test_ted_is_skipped_only_where_a_rule_decides(monkeypatch, caplog):
         assert got["skip"] == got["rasa"], (n, events[n].as_dict())
     assert rasa_fixes.ted_skipped - skipped_before > len(points) // 2
     assert undecided  # and TED ran where no rule applied
+
+
+def test_the_rules_matching_a_state_are_kept_and_are_rasas():
+    """A served RulePolicy keeps the rules matching each states sequence (bot/rasa/fixes.py): at every prediction
+    point of the real conversation the kept answer is the one Rasa's own matching gives, for the rules and the
+    loops' unhappy paths, with the text of the last message and without."""
+    from rasa.core.agent import Agent
+    from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH
+    from rasa.shared.core.events import ActionExecuted, Event
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.rasa import fixes as rasa_fixes
+    from bot.stack.training import ensure_model
+
+    rasa_fixes.install()
+    agent = Agent.load(str(ensure_model()))
+    runner = agent.processor.graph_runner
+    rule = next(node._component for name, node in runner._instantiated_nodes.items()
+                if name.startswith("run_") and "RulePolicy" in name)
+    assert isinstance(getattr(rule, "_huimin_rule_matches", None), dict)  # loaded for serving: it keeps them
+    events = [Event.from_parameters(e) for e in json.loads(CONVERSATION.read_text())]
+    points = [n for n in range(1, len(events)) if isinstance(events[n], ActionExecuted)]
+    compared = 0
+    for n in points:
+        tracker = DialogueStateTracker.from_events("memo", events[:n], agent.domain.slots)
+        for text in (True, False):
+            states = rule._prediction_states(tracker, agent.domain, text, rule_only_data=rule._get_rule_only_data())
+            for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+                expected = rasa_fixes.rasa_get_possible_keys(rule, rule.lookup[table], states)
+                assert rule._get_possible_keys(rule.lookup[table], states) == expected, (n, text, table)
+                assert rule._get_possible_keys(rule.lookup[table], states) == expected  # kept
+                compared += 1
+    assert compared > 300
+    assert len(rule._huimin_rule_matches) < compared  # states repeat: some answers were kept ones

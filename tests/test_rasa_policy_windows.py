@@ -151,3 +151,52 @@ def test_the_rules_matching_a_state_are_kept_and_are_rasas():
                 compared += 1
     assert compared > 300
     assert len(rule._huimin_rule_matches) < compared  # states repeat: some answers were kept ones
+
+
+def test_the_graph_runs_without_dask_as_with_it(monkeypatch):
+    """After its first run through dask, a graph's nodes are called in dask's order without dask
+    (bot/rasa/fixes.py): the parse of messages and every policy's and the ensemble's prediction at every point of
+    the real conversation are the ones dask's run gives."""
+    from rasa.core.agent import Agent
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.events import ActionExecuted, Event
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.core.channels.channel import UserMessage
+
+    from bot.rasa import fixes as rasa_fixes
+    from bot.stack.training import ensure_model
+
+    rasa_fixes.install()
+    agent = Agent.load(str(ensure_model()))
+    runner = agent.processor.graph_runner
+    nodes = list(runner._instantiated_nodes)
+    policies = [n for n in nodes if n.startswith(("run_", "select_prediction"))
+                and any(k in n for k in ("RulePolicy", "MemoizationPolicy", "TEDPolicy", "select_prediction"))]
+    assert len(policies) == 4, policies
+    events = [Event.from_parameters(e) for e in json.loads(CONVERSATION.read_text())]
+    points = [n for n in range(1, len(events)) if isinstance(events[n], ActionExecuted)]
+
+    def both(inputs_of, targets):
+        got = []
+        for mode in ("dask", "sequential"):
+            if mode == "dask":
+                monkeypatch.setattr(DaskGraphRunner, "run", rasa_fixes.rasa_graph_run)
+            else:
+                monkeypatch.undo()
+            got.append(runner.run(inputs=inputs_of(), targets=targets))
+        return got
+
+    runner.run(inputs={PLACEHOLDER_TRACKER: DialogueStateTracker.from_events("g", events[:points[0]],
+                                                                           agent.domain.slots)}, targets=policies)
+    assert runner._huimin_plans, "the first run recorded dask's order"
+    for n in points:
+        dask_result, ours = both(lambda: {PLACEHOLDER_TRACKER: DialogueStateTracker.from_events(
+            "g", events[:n], agent.domain.slots)}, policies)
+        assert {k: _prediction(v) for k, v in ours.items()} == {k: _prediction(v) for k, v in dask_result.items()}, n
+    nlu = [agent.processor.model_metadata.nlu_target]
+    for text in ("低保要带什么材料", "我妈今年82了能领高龄津贴不", "MZ2026000101", "嗯嗯", "/greet", "在哪儿办"):
+        dask_result, ours = both(lambda: {PLACEHOLDER_MESSAGE: [UserMessage(text)]}, nlu)
+        parsed = [m.as_dict(only_output_properties=True) for m in ours[nlu[0]]]
+        assert parsed == [m.as_dict(only_output_properties=True) for m in dask_result[nlu[0]]], text
+        assert parsed[0].get("intent"), parsed

@@ -341,7 +341,7 @@ def test_the_fast_action_result_check_accepts_exactly_what_the_schema_accepts():
     assert "is not valid under any of the given schemas. Failed to validate Action server" in caught.value.message
 
 
-def test_a_new_tracker_copies_the_slots_as_copy_copy_does():
+def test_a_new_tracker_copies_the_slots_as_copy_copy_does(monkeypatch):
     import copy
 
     from rasa.shared.core.slots import AnySlot, BooleanSlot, CategoricalSlot, FloatSlot, ListSlot, TextSlot
@@ -361,7 +361,12 @@ def test_a_new_tracker_copies_the_slots_as_copy_copy_does():
              AnySlot("requested_slot", []), Custom("x", [])]
     for s in slots:
         s.value = s.value  # set, to see the reset
+    copied = []
+    real_copy = copy.copy
+    monkeypatch.setattr(copy, "copy", lambda x: copied.append(type(x)) or real_copy(x))
     ours = DialogueStateTracker("c", slots)
+    assert copied == [Custom]  # Rasa's own slot classes are copied directly
+    monkeypatch.undo()
     expected = DialogueStateTracker.__new__(DialogueStateTracker)
     rasa_fixes.rasa_tracker_init(expected, "c", slots)
     assert list(ours.slots) == list(expected.slots)

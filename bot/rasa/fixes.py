@@ -842,7 +842,8 @@ def _install_fast_slot_copies() -> None:
                 and not hasattr(cls, "__setstate__") and cls.__reduce_ex__ is object.__reduce_ex__
                 and cls.__reduce__ is object.__reduce__ and cls.__new__ is object.__new__
                 and copyreg.dispatch_table.get(cls) is None and cls not in copy._copy_dispatch
-                and not any("__slots__" in vars(k) for k in cls.__mro__))
+                # Only slots of its own would need more than the dict (ABC, a base of Slot, declares none).
+                and not any(vars(k).get("__slots__") for k in cls.__mro__))
         return ok
 
     def slot_copy(slot: Any) -> Any:

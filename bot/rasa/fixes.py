@@ -256,10 +256,11 @@ class _Checkpoint:
 
 
 class _History:
-    __slots__ = ("events", "states", "checkpoints")
+    __slots__ = ("events", "states", "checkpoints", "final")
 
     def __init__(self, events: list, states: list, checkpoints: list) -> None:
         self.events, self.states, self.checkpoints = events, states, checkpoints
+        self.final: Optional[list] = None  # every state of these very events, the current one included
 
 
 def _copy_states(states: list) -> list:
@@ -333,8 +334,15 @@ def _install_incremental_states(max_conversations: int = 1000) -> None:
         known = histories.get(key)
         start = _Checkpoint(0, None, 0, None, False)
         checkpoints: list = []
+        wanted = _STATES_WANTED.get()
         if known is not None:
             same = _same_prefix(known.events, applied)
+            if same == len(applied) == len(known.events) and known.final is not None:
+                # The very same history again (RulePolicy asks twice a prediction, the policies and the forms
+                # several times a turn): its states, computed by the call before.
+                histories.move_to_end(key)
+                final = known.final
+                return _copy_states(final[wanted(final):] if wanted is not None else final)
             for cp in known.checkpoints:
                 if cp.position > same:
                     break
@@ -371,12 +379,12 @@ def _install_incremental_states(max_conversations: int = 1000) -> None:
                                                    turn_was_hidden))
                 step(tr, event.hide_rule_turn)
             tr.update(event)
-        histories[key] = _History(applied, list(states), checkpoints[-KEEP_CHECKPOINTS:])
+        history = histories[key] = _History(applied, list(states), checkpoints[-KEEP_CHECKPOINTS:])
         histories.move_to_end(key)
         while len(histories) > max_conversations:
             histories.popitem(last=False)
         step(tr, False)
-        wanted = _STATES_WANTED.get()
+        history.final = states
         return _copy_states(states[wanted(states):] if wanted is not None else states)
 
     states_for_tracker_history.__doc__ = Domain.states_for_tracker_history.__doc__

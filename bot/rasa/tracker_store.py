@@ -231,13 +231,22 @@ class HuiminTrackerStore(SQLTrackerStore):
 
     def _newest(self, session: Any, sender_id: str) -> Tuple[int, Optional[int], Optional[float]]:
         """(number of events, id and timestamp of the newest) of a conversation, from the (sender_id, id) index."""
-        import sqlalchemy as sa
-
-        E = self.SQLEvent
-        count = session.query(sa.func.count(E.id)).filter(E.sender_id == sender_id).scalar_subquery()
-        row = (session.query(E.id, E.timestamp, count).filter(E.sender_id == sender_id)
-               .order_by(E.id.desc()).limit(1).first())
+        # Plain SQL, written once: the ORM query built, cache-keyed and compiled it twice a message (a third of the
+        # store's CPU in the profile under load).
+        row = session.execute(self._newest_sql, {"sender_id": sender_id}).first()
         return (0, None, None) if row is None else (int(row[2]), int(row[0]), row[1])
+
+    @property
+    def _newest_sql(self) -> Any:
+        sql = self.__dict__.get("_newest_statement")
+        if sql is None:
+            import sqlalchemy as sa
+
+            table = self.SQLEvent.__tablename__
+            sql = self.__dict__["_newest_statement"] = sa.text(
+                f"SELECT e.id, e.timestamp, (SELECT count(c.id) FROM {table} c WHERE c.sender_id = :sender_id) "
+                f"FROM {table} e WHERE e.sender_id = :sender_id ORDER BY e.id DESC LIMIT 1")
+        return sql
 
     def _session_events(self, session: Any, sender_id: str) -> Optional[_Session]:
         """The latest session's events, from the cache when the database still matches it."""

@@ -381,3 +381,55 @@ def test_a_new_tracker_copies_the_slots_as_copy_copy_does(monkeypatch):
     assert ours.slots["x"].copied  # a class with its own copy still gets it
     assert vars(copy.copy(slots[0])) == vars(slots[0])
     assert _state(ours) == _state(expected)
+
+
+def test_endpoint_requests_keep_their_connection_and_answer_as_rasas():
+    """Rasa's requests to an endpoint (the action server) reuse one kept connection (bot/rasa/fixes.py) and give
+    what Rasa's own request gives: the JSON answer, None for a body that is not JSON, ClientResponseError for an
+    error status; a server that closes its connections is still answered."""
+    import asyncio
+
+    from aiohttp import web
+    from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+
+    rasa_fixes.install()
+    peers = []
+
+    async def webhook(request):
+        peers.append(request.transport.get_extra_info("peername"))
+        body = await request.json()
+        if body.get("fail"):
+            return web.json_response({"error": "no"}, status=500)
+        if body.get("text"):
+            return web.Response(text="plain")
+        headers = {"Connection": "close"} if body.get("close") else {}
+        return web.json_response({"events": [], "echo": body, "token": request.headers.get("X-T")}, headers=headers)
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-T": "secret"})
+        try:
+            answers = [await endpoint.request(json={"n": i}) for i in range(5)]
+            assert answers == [await rasa_fixes.rasa_endpoint_request(endpoint, json={"n": i}) for i in range(5)]
+            assert answers[3] == {"events": [], "echo": {"n": 3}, "token": "secret"}
+            assert len(set(peers[:5])) == 1  # one kept connection (Rasa's own opened one each: peers[5:])
+            assert len(set(peers[5:])) == 5
+            assert await endpoint.request(json={"text": 1}) is None
+            with pytest.raises(ClientResponseError) as caught:
+                await endpoint.request(json={"fail": 1})
+            assert caught.value.status == 500
+            for i in range(3):
+                assert (await endpoint.request(json={"close": 1, "n": i}))["echo"]["n"] == i
+            assert (await endpoint.request(json={"n": 9}))["echo"] == {"n": 9}
+        finally:
+            for session in endpoint.__dict__.get("_huimin_sessions", {}).values():
+                await session.close()
+            await runner.cleanup()
+
+    asyncio.run(main())

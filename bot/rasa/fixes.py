@@ -926,6 +926,81 @@ def _install_sequential_graph_runner() -> None:
 rasa_graph_run: Any = None
 
 
+# Seconds an idle connection to an endpoint is kept: below Sanic's keep-alive (5 s) on the action server and
+# nginx's (75 s), so a kept connection is never one the other side is closing.
+ENDPOINT_KEEPALIVE_SECONDS = 2.0
+
+
+def _install_kept_endpoint_connections(keepalive: float = ENDPOINT_KEEPALIVE_SECONDS) -> None:
+    """``EndpointConfig.request`` opens a new aiohttp session — a new connection — for every request, so each
+    custom action (one or two a message) paid a TCP connection set up and torn down in Rasa, in the action server
+    and in nginx between them. The request is Rasa's own, made with one session per endpoint and event loop that
+    keeps its connections (the same headers, authentication and timeout as Rasa's session); a request whose kept
+    connection the other side had just closed (nothing was received there) is sent once more on a new one."""
+    import asyncio
+    import os
+    import ssl
+
+    import aiohttp
+    from rasa.shared.exceptions import FileNotFoundException
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, ClientResponseError, ContentTypeError, EndpointConfig
+    from rasa.utils.endpoints import concat_url
+
+    def kept_session(self: EndpointConfig) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        sessions = self.__dict__.setdefault("_huimin_sessions", {})
+        session = sessions.get(loop)
+        if session is None or session.closed:
+            auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                    if self.basic_auth else None)
+            session = sessions[loop] = aiohttp.ClientSession(
+                headers=self.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=keepalive))
+        return session
+
+    async def request(self, method="post", subpath=None, content_type="application/json", compress=False,
+                      **kwargs):
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if "headers" in kwargs:
+            headers.update(kwargs["headers"])
+            del kwargs["headers"]
+        if self.headers:
+            headers.update(self.headers)
+        url = concat_url(self.url, subpath)
+        sslcontext = None
+        if self.cafile:
+            try:
+                sslcontext = ssl.create_default_context(cafile=self.cafile)
+            except FileNotFoundError as e:
+                raise FileNotFoundException(
+                    f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist.") from e
+        params = self.combine_parameters(kwargs)
+        for attempt in (1, 2):
+            session = kept_session(self)
+            try:
+                async with session.request(method, url, headers=headers, params=params, compress=compress,
+                                           ssl=sslcontext, **kwargs) as response:
+                    if response.status >= 400:
+                        raise ClientResponseError(response.status, response.reason, await response.content.read())
+                    try:
+                        return await response.json()
+                    except ContentTypeError:
+                        return None
+            except aiohttp.ServerDisconnectedError:
+                if attempt == 2:
+                    raise
+
+    global rasa_endpoint_request
+    rasa_endpoint_request = EndpointConfig.request  # for tests
+    request.__doc__ = EndpointConfig.request.__doc__
+    EndpointConfig.request = request
+
+
+rasa_endpoint_request: Any = None
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -944,4 +1019,5 @@ def install() -> None:
     _install_rule_match_memo()
     _install_fast_slot_copies()
     _install_sequential_graph_runner()
+    _install_kept_endpoint_connections()
     _installed = True

@@ -240,6 +240,11 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     lex = load_lexicon(Path(kb.directory))
     if not already_reread(tracker):
         chosen = typed_choice(tracker, domain or {})
+        if chosen is None and not reading.recognised and reading.referral is None:
+            # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造: that entry, asked what was asked.
+            asked = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else intent
+            chosen = typed_choice(tracker, domain or {}, by_name=True,
+                                  aspect_intent=asked if asked in KNOWLEDGE_INTENTS.values() else None)
         if chosen is not None:
             return chosen
         # A number pasted alone, a request for a person, distress, a booking, danger: not a knowledge question,

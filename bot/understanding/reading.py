@@ -246,10 +246,9 @@ def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
     ("享受啥" over "能享受" in "能享受啥")."""
     spans = []
     for aspect, cues in lexicon.aspect_cues.items():
-        found = first_positions(text, cues)
-        if found:
-            start, end = find_cue(text, found[0][1])
-            spans.append((start, end, aspect, GAP in found[0][1]))
+        for _pos, cue in first_positions(text, cues):
+            start, end = find_cue(text, cue)
+            spans.append((start, end, aspect, GAP in cue))
     kept: List[Tuple[int, int, str, bool]] = []
     for span in sorted(spans):
         clash = next((k for k in kept if span[0] < k[1] and k[0] < span[1]), None)
@@ -258,7 +257,11 @@ def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
             continue
         if _more_precise(span, clash):
             kept[kept.index(clash)] = span
-    return [(a, b, aspect) for a, b, aspect, _ in kept]
+    # Each aspect where it is first asked (a cue that lost a clash leaves the aspect its other cues).
+    first: Dict[str, Tuple[int, int, str]] = {}
+    for a, b, aspect, _ in kept:
+        first.setdefault(aspect, (a, b, aspect))
+    return sorted(first.values())
 
 
 def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, bool]) -> bool:

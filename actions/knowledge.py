@@ -20,6 +20,7 @@ from actions.latest import classifier_aspect_intent, latest_entities, latest_int
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
 from bot.understanding import replies
+from bot.understanding.choices import last_buttons, programs_offered
 from bot.understanding.context import narrow_group, reading_for, service_names
 from bot.understanding.lexicon import first_positions, load_lexicon
 from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
@@ -220,8 +221,6 @@ def _with_place_note(kb: KnowledgeBase, lex: Any, answer: answers.Answer, readin
 def _member_just_offered(kb: KnowledgeBase, tracker: Tracker, program_id: Optional[str]) -> Optional[str]:
     """A group named right after a list that offered one of its members is that member: "护理补贴一个月多少" after
     the situation of a disabled daughter, whose list named 重度残疾人护理补贴."""
-    from bot.understanding.choices import last_buttons, programs_offered
-
     group = kb.programs.get(program_id) if program_id else None
     if group is None or not group.is_group or not group.members:
         return program_id
@@ -240,8 +239,10 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     lex = load_lexicon(Path(kb.directory))
     if not already_reread(tracker):
         chosen = typed_choice(tracker, domain or {})
-        if chosen is None and not reading.recognised and reading.referral is None:
-            # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造: that entry, asked what was asked.
+        if chosen is None and not reading.recognised and reading.referral is None and len(programs_offered(
+                last_buttons(tracker.events), ("program", "service", "service_item"))) >= 2:
+            # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造 among others: that entry, asked what
+            # was asked (not an aspect button of the programme just answered: "那批下来哪个月开始发").
             asked = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else intent
             chosen = typed_choice(tracker, domain or {}, by_name=True,
                                   aspect_intent=asked if asked in KNOWLEDGE_INTENTS.values() else None)

@@ -89,12 +89,13 @@ def by_name(text: str, buttons: Sequence[Dict[str, Any]], min_chars: int = 2) ->
     return best[0][1]
 
 
-def programs_offered(buttons: Sequence[Dict[str, Any]]) -> List[str]:
-    """Programme ids the buttons lead to, in their order."""
+def programs_offered(buttons: Sequence[Dict[str, Any]], kinds: Sequence[str] = ("program",)) -> List[str]:
+    """Ids of the programmes (or other ``kinds`` of entry: service, service_item) the buttons lead to, in order."""
     out: List[str] = []
     for button in buttons:
         parsed = parse_payload(str(button.get("payload") or ""))
-        program = parsed[1].get("program") if parsed else None
-        if isinstance(program, str) and program not in out:
-            out.append(program)
+        for kind in kinds:
+            value = parsed[1].get(kind) if parsed else None
+            if isinstance(value, str) and value not in out:
+                out.append(value)
     return out

@@ -134,11 +134,9 @@ def select_longest(matches: Iterable[Match]) -> List[Match]:
             for entity, value in sorted(set(by_span[(start, end)]))]
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
-    """Adds knowledge-base entities (``program``, ``service_item``, ``locality``, ``service``, ``site``)."""
-
-    PHRASES_FILE = "phrases.json"
+class KnowledgePhrasesComponent:
+    """What the graph components built on the knowledge base's names share: the exported phrases file they train
+    from (``python -m bot kb export``), whose content is part of the training fingerprint, and their storage."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -147,17 +145,27 @@ class KnowledgeBaseEntityExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         # The phrases are an input Rasa's graph cache does not see (only the path is in the config).
-        path = config.get("phrases_path")
+        path = {**cls.get_default_config(), **config}.get("phrases_path")
         if path and os.path.isfile(path):
             with open(path, "rb") as fh:
                 return hashlib.sha256(fh.read()).hexdigest()
         return None
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 phrases: Optional[List[Phrase]] = None) -> None:
+    def _keep(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class KnowledgeBaseEntityExtractor(KnowledgePhrasesComponent, GraphComponent, EntityExtractorMixin):
+    """Adds knowledge-base entities (``program``, ``service_item``, ``locality``, ``service``, ``site``)."""
+
+    PHRASES_FILE = "phrases.json"
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                 phrases: Optional[List[Phrase]] = None) -> None:
+        self._keep(config, model_storage, resource)
         self._index = PhraseIndex(phrases or [])
         self._sounds = SoundIndex(phrases or [])
 

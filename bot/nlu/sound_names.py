@@ -24,7 +24,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.kb_entities import NAMES_WRITTEN, KnowledgeBaseEntityExtractor, PhraseIndex, load_phrases, names_in
+from bot.nlu.kb_entities import NAMES_WRITTEN, KnowledgePhrasesComponent, PhraseIndex, load_phrases, names_in
 from bot.nlu.original_text import ORIGINAL_TEXT
 from bot.nlu.sounds import SoundIndex, phrase_sounds
 from bot.nlu.textnorm import normalize
@@ -76,18 +76,10 @@ def rewrite(text: str, heard: Sequence[Tuple[int, int, str, str, int, str]], spe
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
-class SoundAlikeNameWriter(GraphComponent):
+class SoundAlikeNameWriter(KnowledgePhrasesComponent, GraphComponent):
     """Rewrites names heard by sound to their written form (see the module docstring)."""
 
     SPELLINGS_FILE = "spellings.json"
-
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        return {"phrases_path": "build/entities/phrases.json"}
-
-    @classmethod
-    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        return KnowledgeBaseEntityExtractor.fingerprint_addon({**cls.get_default_config(), **config})
 
     @staticmethod
     def supported_languages() -> Optional[List[Text]]:
@@ -95,9 +87,7 @@ class SoundAlikeNameWriter(GraphComponent):
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  phrases: Sequence[Phrase] = (), spelled: Optional[Dict[str, str]] = None) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
+        self._keep(config, model_storage, resource)
         self._use(phrases, spelled or {})
 
     def _use(self, phrases: Sequence[Phrase], spelled: Dict[str, str]) -> None:

@@ -377,11 +377,18 @@ def _gapped(cue: str) -> "re.Pattern[str]":
     return re.compile(f".{{0,{GAP_CHARS}}}?".join(re.escape(part) for part in cue.split(GAP)))
 
 
+@lru_cache(maxsize=4096)
+def _parts(cue: str) -> Tuple[str, ...]:
+    return tuple(cue.split(GAP))
+
+
 def find_cue(text: str, cue: str) -> Tuple[int, int]:
     """(start, end) of the first match of one cue in ``text``, or (-1, -1)."""
     if GAP not in cue:
         pos = text.find(cue)
         return (pos, pos + len(cue)) if pos >= 0 else (-1, -1)
+    if any(part not in text for part in _parts(cue)):
+        return (-1, -1)  # most gapped cues: a part is missing, no need for the pattern
     m = _gapped(cue).search(text)
     return (m.start(), m.end()) if m else (-1, -1)
 

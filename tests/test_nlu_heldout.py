@@ -1,8 +1,10 @@
 """NLU regression gate: the trained model on tests/nlu/heldout.yml plus SMP2017's test split (out of scope).
 
-This set is the *development* split: the fallback threshold in config.yml was chosen on it, so it is a regression
-gate, not a measure of how well residents are understood. The measure nobody tunes on is the resident test set
-(tests/nlu/residents/test.yml, graded end to end by tests/test_understanding_residents.py).
+This set is the *development* split: the fallback threshold in config.yml was chosen on its in-scope part together
+with SMP2017's dev split (``python -m bot.nlu.evaluate MODEL --smp-split dev``; SMP2017's test split, read here, is
+never used for choosing), so it is a regression gate, not a measure of how well residents are understood. The
+measure nobody tunes on is the resident test set (tests/nlu/residents/test.yml, graded end to end by
+tests/test_understanding_residents.py).
 
 Fails below 90 % intent accuracy on the in-scope part or below 90 % out-of-scope recall. The in-scope part needs
 only files in this repository; the out-of-scope part also reads SMP2017 (research-only, outside the repository)

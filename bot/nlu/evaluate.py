@@ -3,7 +3,7 @@
 Used by ``tests/test_nlu_heldout.py`` (with thresholds) and reusable by benchmarks (issue 8) to compare any
 model, e.g. stock Rasa's pipeline trained on the same data:
 
-    python -m bot.nlu.evaluate models/huimin-XXXX.tar.gz [--out build/nlu_eval.json]
+    python -m bot.nlu.evaluate models/huimin-XXXX.tar.gz [--out build/nlu_eval.json] [--smp-split dev]
 
 * In-scope part: held-out lines whose gold intent is not ``out_of_scope``; intent accuracy and macro-F1 over
   the gold intents (``nlu_fallback`` counts as a miss). Gold intents the model does not know yet (another
@@ -59,14 +59,24 @@ def training_texts(dirs: Sequence[Path]) -> Dict[str, str]:
     return out
 
 
+SMP2017_SPLITS = {"test": "test", "dev": "develop", "train": "train"}
+
+
 def smp2017_test(zip_path: Path = SMP2017_ZIP) -> List[Example]:
     """Every non-empty line of SMP2017-ECDT task 1's test split, labelled ``smp2017:<domain>``."""
+    return smp2017_split(zip_path, "test")
+
+
+def smp2017_split(zip_path: Path = SMP2017_ZIP, split: str = "test") -> List[Example]:
+    """Every non-empty line of one split of SMP2017-ECDT task 1 (``test``, ``dev`` or ``train``), labelled
+    ``smp2017:<domain>``."""
+    folder = SMP2017_SPLITS[split]
     out: List[Example] = []
     with zipfile.ZipFile(zip_path) as zf:
         for name in sorted(zf.namelist()):
-            if "/test/test_" not in name or not name.endswith(".txt"):
+            if f"/{folder}/{folder}_" not in name or not name.endswith(".txt"):
                 continue
-            domain = name.rsplit("test_", 1)[1][:-4]
+            domain = name.rsplit(f"{folder}_", 1)[1][:-4]
             for line in zf.read(name).decode("utf-8-sig").splitlines():
                 line = line.strip().lstrip("\ufeff")
                 if line:
@@ -161,14 +171,15 @@ def score(examples: Sequence[Example], predicted: Sequence[str], known_intents: 
 
 
 def evaluate_model(model_path: Path, heldout: Path = HELDOUT, smp_zip: Optional[Path] = SMP2017_ZIP,
-                   training_dirs: Sequence[Path] = (ROOT / "data", ROOT / "build" / "data")) -> Dict[str, Any]:
+                   training_dirs: Sequence[Path] = (ROOT / "data", ROOT / "build" / "data"),
+                   smp_split: str = "test") -> Dict[str, Any]:
     import logging
 
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # otherwise every parse is logged at debug level
-    examples = heldout_examples(heldout) + (smp2017_test(smp_zip) if smp_zip else [])
+    examples = heldout_examples(heldout) + (smp2017_split(smp_zip, smp_split) if smp_zip else [])
     agent = Agent.load(str(model_path))
 
     gold_entities = heldout_entities(heldout)
@@ -196,6 +207,7 @@ def evaluate_model(model_path: Path, heldout: Path = HELDOUT, smp_zip: Optional[
     summary = score(examples, predicted, known)
     summary["entities"] = score_entities(gold_entities, predicted_entities)
     summary["model"] = Path(model_path).name
+    summary["smp_split"] = smp_split if smp_zip else None
     summary["model_bytes"] = Path(model_path).stat().st_size
     return summary
 
@@ -211,7 +223,8 @@ def _loop_running() -> bool:
 def format_summary(summary: Dict[str, Any]) -> str:
     ins, oos = summary["in_scope"], summary["out_of_scope"]
     lines = [
-        f"model {summary.get('model')} ({summary.get('model_bytes', 0) / 1e6:.1f} MB)",
+        f"model {summary.get('model')} ({summary.get('model_bytes', 0) / 1e6:.1f} MB), "
+        f"SMP2017 split: {summary.get('smp_split')}",
         f"in-scope: n={ins['n']} accuracy={ins['accuracy']:.3f} macro-F1={ins['macro_f1']:.3f} "
         f"fallback={ins['fallback_rate']:.3f}",
         f"out-of-scope: n={oos['n']} recall={oos['recall']:.3f} (lenient {oos['recall_lenient']:.3f}) "
@@ -235,8 +248,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("model", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON summary here")
     parser.add_argument("--errors", action="store_true", help="print every misclassified line")
+    parser.add_argument("--smp-split", choices=sorted(SMP2017_SPLITS), default="test",
+                        help="SMP2017 split for the out-of-scope part: test (reported; default) or dev/train "
+                             "(for choosing data and thresholds)")
     args = parser.parse_args(argv)
-    summary = evaluate_model(args.model)
+    summary = evaluate_model(args.model, smp_split=args.smp_split)
     print(format_summary(summary))
     if args.errors:
         for e in summary["errors"]:

@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -157,8 +154,7 @@ def measure(system: str, url: str, procs, messages: int, concurrency: int, round
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from bench import cleanup, machine, targets
-    from bot.stack.training import ensure_model
+    from bench import machine, targets
 
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,27 +164,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--model", default="", help="model (default: the current one, trained if needed)")
     args = parser.parse_args(argv)
-    cleanup.install()
-    work = Path(tempfile.mkdtemp(prefix="huimin-cpu-"))
-    cleanup.on_exit(lambda: shutil.rmtree(work, ignore_errors=True))
-    model = Path(args.model).resolve() if args.model else ensure_model()
-    start = {"single": targets.start_single, "prod": targets.start_prod}
-    try:
-        for name in args.systems.split(","):
-            before = machine.load_average()
-            try:
-                url, procs, _ = start[name](model, work / name)
-            except targets.TargetUnavailable as exc:
-                print(f"{name} skipped: {exc}", flush=True)
-                continue
-            try:
-                measure(name, url, procs, args.messages, args.concurrency, args.rounds)
-            finally:
-                cleanup.stop(procs)
-            print(f"  {name}: CPU ms per message above (load average {before} -> {machine.load_average()})",
-                  flush=True)
-    finally:
-        cleanup.stop_all()
+    for name, url, procs, before in targets.each_system(args.systems, args.model, "huimin-cpu-"):
+        measure(name, url, procs, args.messages, args.concurrency, args.rounds)
+        print(f"  {name}: CPU ms per message above (load average {before} -> {machine.load_average()})",
+              flush=True)
     return 0
 
 

@@ -84,39 +84,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     production topology (PostgreSQL, 2 replicas), started and stopped as ``make bench`` does; nothing is written
     to bench/results. For before/after comparisons on a shared machine, read the CPU figures."""
     import argparse
-    import shutil
-    import tempfile
-    from pathlib import Path
 
-    from bench import cleanup, machine, targets
-    from bot.stack.training import ensure_model
+    from bench import machine, targets
 
     parser = argparse.ArgumentParser(prog="python -m bench.length", description=main.__doc__)
     parser.add_argument("--systems", default="single,prod", help="single, prod or both, comma-separated")
     parser.add_argument("--messages", type=int, default=MESSAGES)
     parser.add_argument("--model", default="", help="model (default: the current one, trained if needed)")
     args = parser.parse_args(argv)
-    cleanup.install()
-    work = Path(tempfile.mkdtemp(prefix="huimin-length-"))
-    cleanup.on_exit(lambda: shutil.rmtree(work, ignore_errors=True))
-    model = Path(args.model).resolve() if args.model else ensure_model()
-    start = {"single": targets.start_single, "prod": targets.start_prod}
-    try:
-        for name in args.systems.split(","):
-            before = machine.load_average()
-            try:
-                url, procs, _ = start[name](model, work / name)
-            except targets.TargetUnavailable as exc:
-                print(f"{name} skipped: {exc}", flush=True)
-                continue
-            try:
-                pids = [p.popen.pid for p in procs if p.name.startswith(("rasa", "stock"))]
-                out = measure(url, pids, args.messages)
-            finally:
-                cleanup.stop(procs)
-            print(f"{name}: {out} (load average {before} -> {machine.load_average()})", flush=True)
-    finally:
-        cleanup.stop_all()
+    for name, url, procs, before in targets.each_system(args.systems, args.model, "huimin-length-"):
+        pids = [p.popen.pid for p in procs if p.name.startswith(("rasa", "stock"))]
+        out = measure(url, pids, args.messages)
+        print(f"{name}: {out} (load average {before} -> {machine.load_average()})", flush=True)
     return 0
 
 

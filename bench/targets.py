@@ -145,3 +145,35 @@ def _seed() -> None:
 
 def memory(procs: List[processes.Proc]) -> Dict[str, float]:
     return {p.name: rss_mb(p.popen.pid) for p in procs}
+
+
+def each_system(systems: str, model_arg: str, prefix: str):
+    """For the development tools (``bench.length``, ``bench.cpu``): each of ``systems`` ("single,prod") started in
+    turn on the model given (else the current one) as ``make bench`` starts it, yielded as (name, url, procs, load
+    average before) and stopped after; its files in a scratch folder removed at exit, every process stopped on
+    every exit path. A system that cannot run here is skipped with its reason."""
+    import shutil
+    import tempfile
+
+    from bench import machine
+    from bot.stack.training import ensure_model
+
+    cleanup.install()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    cleanup.on_exit(lambda: shutil.rmtree(work, ignore_errors=True))
+    model = Path(model_arg).resolve() if model_arg else ensure_model()
+    start = {"single": start_single, "prod": start_prod}
+    try:
+        for name in systems.split(","):
+            before = machine.load_average()
+            try:
+                url, procs, _ = start[name](model, work / name)
+            except TargetUnavailable as exc:
+                print(f"{name} skipped: {exc}", flush=True)
+                continue
+            try:
+                yield name, url, procs, before
+            finally:
+                cleanup.stop(procs)
+    finally:
+        cleanup.stop_all()

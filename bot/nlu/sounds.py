@@ -252,7 +252,20 @@ def drop_names_inside(text: str, exact: Sequence[Tuple],
     not 事实孤儿, although 事 may also be read zi)."""
     def one_typo(m: Tuple[int, int, str, str, int, str]) -> bool:
         typed, name = text[m[0]:m[1]], m[5]
-        return m[4] == 0 and len(typed) == len(name) and sum(a != b for a, b in zip(typed, name)) <= 1
+        wrong = [(a, b) for a, b in zip(typed, name) if a != b]
+        # The character typed wrong must sound like the name's in its everyday reading: 变/边 do, but 不 only in
+        # a rare one (fou → hou), so "低保不" stays 低保 and a question.
+        return m[4] == 0 and len(typed) == len(name) and len(wrong) <= 1 and all(
+            _everyday_sound(a) == _everyday_sound(b) for a, b in wrong)
 
     return [x for x in exact if not any(m[0] <= x[0] and x[1] <= m[1] and m[1] - m[0] > x[1] - x[0]
                                         and m[2] == x[2] and one_typo(m) for m in heard)]
+
+
+@lru_cache(maxsize=20000)
+def _everyday_sound(ch: str) -> str:
+    """The folded reading of a character as it is most often read (no rare polyphone readings)."""
+    from pypinyin import Style, pinyin
+
+    readings = pinyin(ch, style=Style.NORMAL, heteronym=False, errors="ignore")
+    return _fold(readings[0][0]) if readings and readings[0] else ""

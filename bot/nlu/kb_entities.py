@@ -156,6 +156,24 @@ class KnowledgePhrasesComponent:
         self._model_storage = model_storage
         self._resource = resource
 
+    def _save(self, filename: str, data: Any) -> Resource:
+        """Keeps ``data`` in the model (the served model must not need build/)."""
+        with self._model_storage.write_to(self._resource) as directory:
+            with open(directory / filename, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, ensure_ascii=False)
+        return self._resource
+
+    @staticmethod
+    def _saved(model_storage: ModelStorage, resource: Resource, filename: str) -> Any:
+        """What ``_save`` kept, or None (logged) when the model holds nothing readable."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                with open(directory / filename, encoding="utf-8") as fh:
+                    return json.load(fh)
+        except (ValueError, FileNotFoundError):
+            logger.warning("%s: nothing saved in the model under %s", resource.name, filename)
+            return None
+
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
 class KnowledgeBaseEntityExtractor(KnowledgePhrasesComponent, GraphComponent, EntityExtractorMixin):
@@ -178,23 +196,14 @@ class KnowledgeBaseEntityExtractor(KnowledgePhrasesComponent, GraphComponent, En
         phrases = load_phrases(self._config["phrases_path"])
         self._index = PhraseIndex(phrases)
         self._sounds = SoundIndex(phrases)
-        with self._model_storage.write_to(self._resource) as directory:
-            with open(directory / self.PHRASES_FILE, "w", encoding="utf-8") as fh:
-                json.dump(phrases, fh, ensure_ascii=False)
         logger.info("knowledge-base entity matcher: %d phrases", len(phrases))
-        return self._resource
+        return self._save(self.PHRASES_FILE, phrases)
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "KnowledgeBaseEntityExtractor":
-        try:
-            with model_storage.read_from(resource) as directory:
-                with open(directory / cls.PHRASES_FILE, encoding="utf-8") as fh:
-                    phrases = [tuple(p) for p in json.load(fh)]
-        except (ValueError, FileNotFoundError):
-            logger.warning("%s: no phrases in the model; no knowledge-base entities will be found", cls.__name__)
-            phrases = []
-        return cls(config, model_storage, resource, phrases)
+        saved = cls._saved(model_storage, resource, cls.PHRASES_FILE) or []
+        return cls(config, model_storage, resource, [tuple(p) for p in saved])
 
     def extract(self, text: str, by_sound: bool = True) -> List[Dict[Text, Any]]:
         """Entities of the text; ``by_sound`` False when the names heard by sound were already written out

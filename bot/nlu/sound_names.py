@@ -11,7 +11,6 @@ Training data is left as written: it is the vocabulary the rewrite aims at.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
@@ -105,21 +104,12 @@ class SoundAlikeNameWriter(KnowledgePhrasesComponent, GraphComponent):
         phrases = load_phrases(self._config["phrases_path"])
         texts = [normalize(m.get(TEXT) or "").lower() for m in training_data.training_examples]
         self._use(phrases, spellings(phrases, texts))
-        with self._model_storage.write_to(self._resource) as directory:
-            with open(directory / self.SPELLINGS_FILE, "w", encoding="utf-8") as fh:
-                json.dump({"phrases": phrases, "spelled": self._spelled}, fh, ensure_ascii=False)
-        return self._resource
+        return self._save(self.SPELLINGS_FILE, {"phrases": phrases, "spelled": self._spelled})
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "SoundAlikeNameWriter":
-        try:
-            with model_storage.read_from(resource) as directory:
-                with open(directory / cls.SPELLINGS_FILE, encoding="utf-8") as fh:
-                    saved = json.load(fh)
-        except (ValueError, FileNotFoundError):
-            logger.warning("%s: nothing saved in the model; names heard by sound stay as typed", cls.__name__)
-            return cls(config, model_storage, resource)
+        saved = cls._saved(model_storage, resource, cls.SPELLINGS_FILE) or {}
         return cls(config, model_storage, resource, saved.get("phrases") or [], saved.get("spelled") or {})
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -151,6 +151,11 @@ class KnowledgePhrasesComponent:
                 return hashlib.sha256(fh.read()).hexdigest()
         return None
 
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> Any:
+        return cls(config, model_storage, resource)
+
     def _keep(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -186,11 +191,6 @@ class KnowledgeBaseEntityExtractor(KnowledgePhrasesComponent, GraphComponent, En
         self._keep(config, model_storage, resource)
         self._index = PhraseIndex(phrases or [])
         self._sounds = SoundIndex(phrases or [])
-
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "KnowledgeBaseEntityExtractor":
-        return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         phrases = load_phrases(self._config["phrases_path"])

@@ -11,7 +11,6 @@ Training data is left as written: it is the vocabulary the rewrite aims at.
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
@@ -28,7 +27,6 @@ from bot.nlu.original_text import ORIGINAL_TEXT
 from bot.nlu.sounds import SoundIndex, phrase_sounds
 from bot.nlu.textnorm import normalize
 
-logger = logging.getLogger(__name__)
 
 Phrase = Tuple[str, str, str]
 
@@ -94,11 +92,6 @@ class SoundAlikeNameWriter(KnowledgePhrasesComponent, GraphComponent):
         self._index = PhraseIndex(self._phrases)
         self._sounds = SoundIndex(self._phrases)
         self._spelled = spelled
-
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "SoundAlikeNameWriter":
-        return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         phrases = load_phrases(self._config["phrases_path"])

@@ -20,7 +20,7 @@ from actions.latest import classifier_aspect_intent, latest_entities, latest_int
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
 from bot.understanding import replies
-from bot.understanding.choices import last_buttons, programs_offered
+from bot.understanding.choices import is_list_of_entries, last_buttons, programs_offered
 from bot.understanding.context import narrow_group, reading_for, service_names
 from bot.understanding.lexicon import first_positions, load_lexicon
 from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
@@ -239,8 +239,8 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     lex = load_lexicon(Path(kb.directory))
     if not already_reread(tracker):
         chosen = typed_choice(tracker, domain or {})
-        if chosen is None and not reading.recognised and reading.referral is None and len(programs_offered(
-                last_buttons(tracker.events), ("program", "service", "service_item"))) >= 2:
+        if chosen is None and not reading.recognised and reading.referral is None and is_list_of_entries(
+                last_buttons(tracker.events)):
             # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造 among others: that entry, asked what
             # was asked (not an aspect button of the programme just answered: "那批下来哪个月开始发").
             asked = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else intent

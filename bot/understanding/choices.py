@@ -99,3 +99,16 @@ def programs_offered(buttons: Sequence[Dict[str, Any]], kinds: Sequence[str] = (
             if isinstance(value, str) and value not in out:
                 out.append(value)
     return out
+
+
+# What the buttons of a list of entries do (a recommendation, a programme picker): open one, book one, or ask for a
+# person — never ask an aspect of the programme just answered.
+ENTRY_INTENTS = ("ask_overview", "book_service", "request_human")
+
+
+def is_list_of_entries(buttons: Sequence[Dict[str, Any]]) -> bool:
+    """The buttons offer two or more entries and nothing else (a choice "named in part" is among such a list)."""
+    parsed = [parse_payload(str(b.get("payload") or "")) for b in buttons]
+    if not parsed or any(p is None or p[0] not in ENTRY_INTENTS for p in parsed):
+        return False
+    return len(programs_offered(buttons, ("program", "service", "service_item"))) >= 2

@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from pathlib import Path
 
-from actions.rereading import already_reread, reread, typed_choice
+from actions.rereading import already_reread, choice_named_in_part, reread, typed_choice
 from actions.latest import classifier_aspect_intent, latest_entities, latest_intent, latest_text
 from bot.knowledge import answers
 from bot.knowledge.loader import KnowledgeBase, KnowledgeError, KnowledgeStore
@@ -241,11 +241,9 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
         chosen = typed_choice(tracker, domain or {})
         if chosen is None and not reading.recognised and reading.referral is None and is_list_of_entries(
                 last_buttons(tracker.events)):
-            # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造 among others: that entry, asked what
-            # was asked (not an aspect button of the programme just answered: "那批下来哪个月开始发").
-            asked = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else intent
-            chosen = typed_choice(tracker, domain or {}, by_name=True,
-                                  aspect_intent=asked if asked in KNOWLEDGE_INTENTS.values() else None)
+            # Only among a list of entries, never an aspect button of the programme just answered ("那批下来哪个月
+            # 开始发").
+            chosen = choice_named_in_part(tracker, domain or {}, reading, intent)
         if chosen is not None:
             return chosen
         # A number pasted alone, a request for a person, distress, a booking, danger: not a knowledge question,

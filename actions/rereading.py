@@ -58,3 +58,14 @@ def typed_choice(tracker: Tracker, domain: Dict[str, Any], by_name: bool = False
     if aspect_intent and intent == "ask_overview" and entities.get("program"):
         intent = aspect_intent
     return reread(tracker, intent, entities, domain)
+
+
+def choice_named_in_part(tracker: Tracker, domain: Dict[str, Any], reading: Any,
+                         asked_intent: Optional[str] = None) -> Optional[List[EventType]]:
+    """"改造那个 要自己掏钱吗" under a list that offered 了解适老化改造: that button, asked what the message asks of
+    it — its first question cue, else ``asked_intent`` (the classifier's) when that is a knowledge question."""
+    from bot.understanding.reading import KNOWLEDGE_INTENTS
+
+    aspect = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else asked_intent
+    return typed_choice(tracker, domain, by_name=True,
+                        aspect_intent=aspect if aspect in KNOWLEDGE_INTENTS.values() else None)

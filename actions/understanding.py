@@ -17,13 +17,13 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, recommend, send
-from actions.rereading import already_reread, reread, typed_choice
+from actions.rereading import already_reread, choice_named_in_part, reread, typed_choice
 from actions.latest import latest_intent
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
 from bot.understanding.context import reading_of, warm_up
 from bot.understanding.lexicon import load_lexicon
-from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
+from bot.understanding.reading import Reading
 
 logger = logging.getLogger(__name__)
 # Intents a second reading answers in place (one-step rules); any other is re-read so its rule or form runs.
@@ -62,10 +62,8 @@ def second_look(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
         return []
     reading = reading_of(kb, tracker)
     if not reading.recognised and reading.referral is None:
-        # "改造那个 要自己掏钱吗" under a list that offered 了解适老化改造: that entry, and the aspect asked of it.
         # (Not "我妈的养老金涨了没" under 了解养老服务补贴: another office's topic that shares a word with a button.)
-        aspect = KNOWLEDGE_INTENTS.get(reading.aspects[0]) if reading.aspects else None
-        named = typed_choice(tracker, domain, by_name=True, aspect_intent=aspect)
+        named = choice_named_in_part(tracker, domain, reading)
         if named is not None:
             return named
     decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))

@@ -395,6 +395,11 @@ def find_cue(text: str, cue: str) -> Tuple[int, int]:
 
 def first_positions(text: str, cues: Sequence[str]) -> List[Tuple[int, str]]:
     """(position, cue) of every cue found, earliest first; a cue inside a longer found cue is not counted twice."""
+    return [(start, cue) for start, _end, cue in cue_spans(text, cues)]
+
+
+def cue_spans(text: str, cues: Sequence[str]) -> List[Tuple[int, int, str]]:
+    """(start, end, cue) of the first match of every cue found, as ``first_positions`` counts them."""
     hits = []
     for cue in cues:
         start, end = find_cue(text, cue)
@@ -405,7 +410,7 @@ def first_positions(text: str, cues: Sequence[str]) -> List[Tuple[int, str]]:
     for start, end, cue in hits:
         if not any(k_start <= start and end <= k_end for k_start, k_end, _ in kept):
             kept.append((start, end, cue))
-    return [(start, cue) for start, _end, cue in kept]
+    return kept
 
 
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

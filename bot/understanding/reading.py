@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bot.nlu.textnorm import normalize
-from bot.understanding.lexicon import (GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, find_cue,
+from bot.understanding.lexicon import (GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, cue_spans,
                                       first_positions)
 from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex, drop_names_inside
 
@@ -159,9 +159,11 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         names_end, names_start = max(names_end, _end), min(names_start, _start)
         if value not in targets[kind]:
             targets[kind].append(value)
-    r.aspects = _aspects(norm, lexicon, phrases)
+    # The question cues of the message, weighed once: the aspects, bookings and referrals all read them.
+    asked = _aspect_spans(norm, lexicon)
+    r.aspects = _aspects(norm, lexicon, asked)
     r.pair = len(r.programs) >= 2 and bool(first_positions(norm, lexicon.together))
-    reported = [find_cue(norm, cue) for _, cue in first_positions(norm, lexicon.human_reported)]
+    reported = [(a, b) for a, b, _cue in cue_spans(norm, lexicon.human_reported)]
     # "刚才工作人员说清楚了 那高龄津贴要什么材料" tells of a person, it does not ask for one.
     r.wants_human = any(not any(a <= start < b for a, b in reported)
                         for start, _cue in first_positions(norm, lexicon.human)) or (
@@ -175,7 +177,6 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     follow = first_positions(norm, lexicon.follow_up)
     # Short ("那低保呢") or opening the message ("那老人的护理补贴呢 我奶奶失能了 没残疾证").
     r.follow_up = bool(follow) and (len(norm) <= 12 or follow[0][0] <= 1)
-    asked = _aspect_spans(norm, lexicon)
     # "长者饭堂怎么报名" asks how to apply; 报名 inside a question about applying is not a booking.
     r.booking = any(not any(a <= start < b for a, b, _ in asked if _ == "apply")
                     for start, _cue in first_positions(norm, lexicon.booking))
@@ -199,23 +200,23 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     referral_at = -1
     for referral in lexicon.referrals:
         # "我妈没退休金 …轮得到她不": a topic said to be missing describes the family, it asks nothing of it.
-        found = [(pos, cue) for pos, cue in first_positions(norm, referral.cues)
-                 if not any(n in norm[max(0, pos - NEGATION_REACH):pos] for n in NEGATIONS)]
+        found = [(a, b) for a, b, _cue in cue_spans(norm, referral.cues)
+                 if not any(n in norm[max(0, a - NEGATION_REACH):a] for n in NEGATIONS)]
         if found:
             r.referral, referral_at = referral, found[-1][0]
-            spans = [find_cue(norm, cue) for _, cue in found]
             # Asked after every name, or a name only inside the topic itself (护理 in 长期护理保险).
             r.referral_asked_last = names_end > 0 and (
-                found[-1][0] >= names_end or any(a <= names_start and names_end <= b for a, b in spans))
+                found[-1][0] >= names_end or any(a <= names_start and names_end <= b for a, b in found))
             break
     names = locality_names or {}
     _places_into(r, norm, lexicon, names)
-    if r.referral is not None and _referral_only_context(r, norm, lexicon, referral_at):
+    if r.referral is not None and _referral_only_context(r, norm, lexicon, asked, referral_at):
         r.referral, r.referral_asked_last = None, False
     return r
 
 
-def _referral_only_context(r: Reading, norm: str, lexicon: Lexicon, at: int) -> bool:
+def _referral_only_context(r: Reading, norm: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]],
+                           at: int) -> bool:
     """Another office's topic that the message tells of but does not ask about, among other things told: "我退休金
     全搭进去了" in a hardship story, "有居住证" after "在广州"; or "医疗救助归民政管还是归医保管" — which office
     handles a programme is that programme's question."""
@@ -225,9 +226,7 @@ def _referral_only_context(r: Reading, norm: str, lexicon: Lexicon, at: int) -> 
     if told < 2:
         return False  # "残疾证到期换证", "离婚了户口怎么迁": the topic is the message
     after = norm[at:]
-    asked = any(start >= at for start, _end, _aspect in _aspect_spans(norm, lexicon)) or any(
-        w in after for w in lexicon.asking_words)
-    return not asked
+    return not (any(start >= at for start, _end, _aspect in asked) or any(w in after for w in lexicon.asking_words))
 
 
 def _places_into(r: Reading, norm: str, lexicon: Lexicon, names: Mapping[str, str]) -> None:
@@ -246,8 +245,7 @@ def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
     ("享受啥" over "能享受" in "能享受啥")."""
     spans = []
     for aspect, cues in lexicon.aspect_cues.items():
-        for _pos, cue in first_positions(text, cues):
-            start, end = find_cue(text, cue)
+        for start, end, cue in cue_spans(text, cues):
             spans.append((start, end, aspect, GAP in cue))
     kept: List[Tuple[int, int, str, bool]] = []
     for span in sorted(spans):
@@ -274,10 +272,10 @@ def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, boo
     return new[1] > old[1]
 
 
-def _aspects(text: str, lexicon: Lexicon, phrases: Sequence[Phrase] = ()) -> List[str]:
+def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]]) -> List[str]:
     """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
     "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
-    hits = [(start, aspect) for start, _end, aspect in _aspect_spans(text, lexicon)]
+    hits = [(start, aspect) for start, _end, aspect in asked]
     asked = {aspect for _, aspect in hits}
     mentioned = []
     for aspect, cues in lexicon.aspect_mentions.items():

@@ -279,7 +279,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
             reading.text, lex.together_with_last):
         # "跟刚性支出那个能一起认定吗" right after an answer about 低保边缘家庭: the pair is the last one and this one.
         programs = [earlier] + programs
-    if len(programs) >= 2 and first_positions(reading.text, lex.together + lex.together_with_last):
+    if len(programs) >= 2 and (reading.pair or first_positions(reading.text, lex.together_with_last)):
         combined = replies.combine(kb, lex, programs[0], programs[1])
         if combined is not None:
             send(dispatcher, combined)

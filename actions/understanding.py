@@ -240,6 +240,27 @@ class ActionCheckDistress(Action):
         return reread(tracker, decision[0], decision[1], domain)
 
 
+class ActionCheckStatus(Action):
+    """An application number or a question about how far an application has got starts the lookup. A message the
+    classifier took for one that asks about a programme ("长者饭堂在哪报名"), books a service or is another
+    office's matter ("今年医保交了没有 怎么查") is answered as what it is."""
+
+    def name(self) -> Text:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        reading = first_reading(dispatcher, tracker)
+        if reading is None or reading.application_no or reading.asks_status:
+            return []
+        if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
+            return reread(tracker, "out_of_scope", {}, domain)
+        decision = reading.intent()
+        if decision is None or decision[0] in ("check_status", "inform", "describe_situation", "out_of_scope"):
+            return []
+        return reread(tracker, decision[0], decision[1], domain)
+
+
 class ActionDistressNextStep(Action):
     """After the comfort and before the person: the programmes and services that fit what the resident told, so the
     next step is concrete even while they wait for staff."""

@@ -42,7 +42,8 @@ GROUPS: List[Tuple[str, List[Tuple[str, str]]]] = [
         ("danger", "眼下有危险"), ("danger_if_now", "正在发生才算危险"), ("aftermath", "出事以后怎么办")]),
     ("追问、预约、一起领", [
         ("follow_up", "追问（那……呢）"), ("booking", "想预约"), ("together", "能不能一起领"),
-        ("together_with_last", "跟上一个项目一起领"), ("asking_words", "紧跟在“提到”的词后面就算在问")]),
+        ("together_with_last", "跟上一个项目一起领"), ("asking_words", "紧跟在“提到”的词后面就算在问"),
+        ("status", "查申请进度")]),
 ]
 PLACE_LISTS = [("provinces", "省、自治区、直辖市"), ("cities", "市、州、盟")]
 

@@ -26,7 +26,7 @@ PLACE_SUFFIXES = ("省", "市", "自治区", "自治州", "地区", "盟", "县"
 SITUATION_DIRS = (("program", "programs"), ("service", "services"))
 ASPECT_IDS = ("overview", "eligibility", "benefits", "amount", "materials", "apply", "duration", "handler")
 CUE_LISTS = ("human", "human_reported", "asks_if_bot", "distress", "danger", "danger_if_now", "aftermath", "follow_up",
-             "together", "together_with_last", "booking", "asking_words")
+             "together", "together_with_last", "booking", "asking_words", "status")
 # Reply frames and the placeholders each may use (kb check reports any other).
 REPLY_FIELDS = {
     "recommend_intro": set(), "recommend_line": {"name", "why"}, "recommend_outro": set(),
@@ -81,6 +81,7 @@ class Lexicon:
     booking: Tuple[str, ...] = ()
     together: Tuple[str, ...] = ()
     together_with_last: Tuple[str, ...] = ()
+    status: Tuple[str, ...] = ()
     replies: Dict[str, str] = field(default_factory=dict)
     combinations: Tuple[Combination, ...] = ()
     referrals: Tuple[Referral, ...] = ()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from bot.nlu.textnorm import normalize
+from bot.nlu.textnorm import normalize_with_offsets
 from bot.understanding.lexicon import (GAP, PLACE_SUFFIXES, Lexicon, Referral, Situation, concepts_in, cue_spans,
                                       first_positions)
 from bot.nlu.sounds import MAX_CHARS, SOUND_ENTITIES, Phrase, SoundIndex, drop_names_inside
@@ -26,6 +26,9 @@ MENTION_ASKED_WITHIN = 2
 # "没(有)退休金", "无医保": a topic negated just before it.
 NEGATIONS = ("没", "无")
 NEGATION_REACH = 2
+# "有退休金": a topic owned, said just before it.
+POSSESSION = "有"
+POSSESSION_REACH = 1
 KNOWLEDGE_INTENTS = {"overview": "ask_overview", "eligibility": "ask_eligibility", "benefits": "ask_benefits",
                      "amount": "ask_amount", "materials": "ask_materials", "apply": "ask_apply",
                      "duration": "ask_duration", "handler": "ask_handler"}
@@ -52,6 +55,7 @@ class Reading:
     localities: List[str] = field(default_factory=list)        # recorded locality ids named
     follow_up: bool = False
     pair: bool = False                                        # asks whether two programmes go together
+    asks_status: bool = False                                 # asks how far an application has got
 
     @property
     def recognised(self) -> bool:
@@ -135,7 +139,11 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     ``entities`` those the NLU already found; ``locality_names`` maps a recorded locality's names to its id."""
     from bot.applications.numbers import find_application_no
 
-    norm = normalize(text or "")[:MAX_CHARS].lower()
+    norm, offsets = normalize_with_offsets(text or "")
+    norm = norm[:MAX_CHARS].lower()
+    # Where the resident put a space or a comma between two words: "要带什么 人在外地能不能办" asks 带什么, then
+    # 能不能办 — not 什么人.
+    breaks = frozenset(i for i in range(1, len(norm)) if offsets[i] - offsets[i - 1] > 1)
     r = Reading(norm)
     named: List[Tuple[int, int, str, str]] = []
     for e in entities:
@@ -160,9 +168,13 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         if value not in targets[kind]:
             targets[kind].append(value)
     # The question cues of the message, weighed once: the aspects, bookings and referrals all read them.
-    asked = _aspect_spans(norm, lexicon)
-    r.aspects = _aspects(norm, lexicon, asked)
-    r.pair = len(r.programs) >= 2 and bool(first_positions(norm, lexicon.together))
+    cues = _cue_spans_kept(norm, lexicon, breaks)
+    asked = _first_asked(cues)
+    r.aspects = _aspects(norm, lexicon, asked, cues)
+    # "是不是低保户才能领" asks who qualifies: a "together" word inside a longer question is that question's.
+    r.pair = len(r.programs) >= 2 and any(
+        not any(a <= start and start + len(cue) <= b and b - a > len(cue) for a, b, _ in cues)
+        for start, cue in first_positions(norm, lexicon.together))
     reported = [(a, b) for a, b, _cue in cue_spans(norm, lexicon.human_reported)]
     # "刚才工作人员说清楚了 那高龄津贴要什么材料" tells of a person, it does not ask for one.
     r.wants_human = any(not any(a <= start < b for a, b in reported)
@@ -170,6 +182,7 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         any("a" <= ch <= "z" for ch in norm) and any(m[2] == "human" for m in _cue_sounds(lexicon).find(norm)))
     # "你是真人吗" asks what Huimin is; "真人呢" / "要真人" asks for one.
     r.asks_if_bot = bool(first_positions(norm, lexicon.asks_if_bot))
+    r.asks_status = bool(first_positions(norm, lexicon.status))
     r.distress = bool(first_positions(norm, lexicon.distress))
     # Danger is now; "家里着火了，啥都没了" is the hardship after it.
     r.danger = bool(first_positions(norm, lexicon.danger)) or (
@@ -177,8 +190,9 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     follow = first_positions(norm, lexicon.follow_up)
     # Short ("那低保呢") or opening the message ("那老人的护理补贴呢 我奶奶失能了 没残疾证").
     r.follow_up = bool(follow) and (len(norm) <= 12 or follow[0][0] <= 1)
-    # "长者饭堂怎么报名" asks how to apply; 报名 inside a question about applying is not a booking.
-    r.booking = any(not any(a <= start < b for a, b, _ in asked if _ == "apply")
+    # "长者饭堂怎么报名" asks how to apply, "是谁来家里给装" who does it: a booking word inside a question is not a
+    # booking.
+    r.booking = any(not any(a <= start < b for a, b, _ in cues)
                     for start, _cue in first_positions(norm, lexicon.booking))
     if r.booking and r.service_items and not r.services:
         # "探访关爱帮我登记上": a service of the national list asked for by a name that holds a bookable one's.
@@ -198,10 +212,16 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
                 r.situations.insert(0, own)
         del r.situations[MAX_RECOMMENDATIONS:]
     referral_at = -1
+    latin = any("a" <= ch <= "z" for ch in norm)
     for referral in lexicon.referrals:
         # "我妈没退休金 …轮得到她不": a topic said to be missing describes the family, it asks nothing of it.
         found = [(a, b) for a, b, _cue in cue_spans(norm, referral.cues)
-                 if not any(n in norm[max(0, a - NEGATION_REACH):a] for n in NEGATIONS)]
+                 if not any(n in norm[max(0, a - NEGATION_REACH):a] for n in NEGATIONS)
+                 and not _possession_told(norm, a, b, lexicon)]
+        if not found and latin:
+            # "gongjijin 贷款额度怎么算": the topic typed in pinyin.
+            found = [(a, b) for a, b, kind, topic in _cue_sounds(lexicon).find(norm)
+                     if kind == "referral" and topic == referral.topic]
         if found:
             r.referral, referral_at = referral, found[-1][0]
             # Asked after every name, or a name only inside the topic itself (护理 in 长期护理保险).
@@ -213,6 +233,14 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     if r.referral is not None and _referral_only_context(r, norm, lexicon, asked, referral_at):
         r.referral, r.referral_asked_last = None, False
     return r
+
+
+def _possession_told(norm: str, start: int, end: int, lexicon: Lexicon) -> bool:
+    """"有退休金" / "有医保" with no question after it tells what the family has; it asks nothing of that office."""
+    if not norm[max(0, start - POSSESSION_REACH):start].endswith(POSSESSION):
+        return False
+    after = norm[end:end + MENTION_ASKED_WITHIN + 4]
+    return not any(0 <= after.find(w) <= MENTION_ASKED_WITHIN for w in lexicon.asking_words)
 
 
 def _referral_only_context(r: Reading, norm: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]],
@@ -239,10 +267,10 @@ def _places_into(r: Reading, norm: str, lexicon: Lexicon, names: Mapping[str, st
             r.places.append(place)
 
 
-def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
-    """(start, end, aspect) of the first question cue of each aspect asked. Where two overlap, the more precise
-    wins: a cue inside a gapped one ("代办" inside "能…不" in "能让闺女代办不"), else the one ending later
-    ("享受啥" over "能享受" in "能享受啥")."""
+def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()) -> List[Tuple[int, int, str]]:
+    """(start, end, aspect) of every question cue that survives its clashes, in text order. Where two overlap,
+    the more precise wins: a cue inside a gapped one ("代办" inside "能…不" in "能让闺女代办不", "手机上…申" inside
+    "能…申请吗"), else the one ending later ("享受啥" over "能享受" in "能享受啥")."""
     spans = []
     for aspect, cues in lexicon.aspect_cues.items():
         for start, end, cue in cue_spans(text, cues):
@@ -253,11 +281,20 @@ def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
         if clash is None:
             kept.append(span)
             continue
-        if _more_precise(span, clash):
+        crosses = [any(k in breaks for k in range(x[0] + 1, x[1])) for x in (span, clash)]
+        if crosses[0] != crosses[1] and not (span[3] or clash[3]):
+            # Of two clashing cues, the one that stays within what the resident wrote as one phrase.
+            if crosses[1]:
+                kept[kept.index(clash)] = span
+        elif _more_precise(span, clash):
             kept[kept.index(clash)] = span
-    # Each aspect where it is first asked (a cue that lost a clash leaves the aspect its other cues).
+    return [(a, b, aspect) for a, b, aspect, _ in sorted(kept)]
+
+
+def _first_asked(kept: Sequence[Tuple[int, int, str]]) -> List[Tuple[int, int, str]]:
+    """Each aspect where it is first asked (a cue that lost a clash leaves the aspect its other cues)."""
     first: Dict[str, Tuple[int, int, str]] = {}
-    for a, b, aspect, _ in kept:
+    for a, b, aspect in kept:
         first.setdefault(aspect, (a, b, aspect))
     return sorted(first.values())
 
@@ -265,14 +302,16 @@ def _aspect_spans(text: str, lexicon: Lexicon) -> List[Tuple[int, int, str]]:
 def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, bool]) -> bool:
     """Of two overlapping cue spans (start, end, aspect, gapped): a plain cue inside a gapped one, else the later
     end."""
-    if old[3] and not new[3] and old[0] <= new[0] and new[1] <= old[1]:
+    # A gap can swallow a whole other question: "能…申请吗" around "手机上…申" in "能在手机上申请吗" asks how.
+    if old[3] and old[0] <= new[0] and new[1] <= old[1] and (new[0], new[1]) != (old[0], old[1]):
         return True
-    if new[3] and not old[3] and new[0] <= old[0] and old[1] <= new[1]:
+    if new[3] and new[0] <= old[0] and old[1] <= new[1] and (new[0], new[1]) != (old[0], old[1]):
         return False
     return new[1] > old[1]
 
 
-def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]]) -> List[str]:
+def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]],
+             spans: Sequence[Tuple[int, int, str]] = ()) -> List[str]:
     """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
     "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
     hits = [(start, aspect) for start, _end, aspect in asked]
@@ -282,9 +321,12 @@ def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]])
         found = first_positions(text, cues)
         if found and aspect not in asked:
             start, cue = found[0]
-            after = text[start + len(cue):start + len(cue) + MENTION_ASKED_WITHIN + 4]
-            # "条件是啥 在哪申请": a topic with a question word right after it is asked, whatever else is.
-            if any(0 <= after.find(w) <= MENTION_ASKED_WITHIN for w in lexicon.asking_words):
+            at = start + len(cue)
+            after = text[at:at + MENTION_ASKED_WITHIN + 4]
+            # "条件是啥 在哪申请": a topic with a question word right after it is asked, whatever else is — unless
+            # the word belongs to another question ("材料该往哪个窗口送" asks where, not which papers).
+            if any(0 <= after.find(w) <= MENTION_ASKED_WITHIN and not any(
+                    a <= at + after.find(w) < b for a, b, _ in spans) for w in lexicon.asking_words):
                 hits.append((start, aspect))
             else:
                 mentioned.append((start, aspect))
@@ -308,6 +350,7 @@ def _cue_sounds(lexicon: Lexicon) -> SoundIndex:
     if hit is None or hit[0] is not lexicon:
         cues = [(cue, "aspect", aspect) for aspect, found in lexicon.aspect_cues.items() for cue in found]
         cues += [(cue, "human", "human") for cue in lexicon.human]
+        cues += [(cue, "referral", r.topic) for r in lexicon.referrals for cue in r.cues]
         index = SoundIndex(c for c in cues if len(c[0]) >= 2 and GAP not in c[0])
         _cue_index.clear()
         _cue_index[id(lexicon)] = hit = (lexicon, index)

@@ -196,3 +196,24 @@ def test_another_offices_topic_only_told_is_no_referral():
                                                                       {"program": "medical_assistance"})
     assert reading_for(KB, "老伴过世了 他的户口怎么注销").intent() == ("out_of_scope", {})
     assert reading_for(KB, "养老服务补贴 我妈没退休金 轮得到她不").referral is None
+
+
+def test_words_that_belong_to_one_question_are_not_read_as_another():
+    # A space ends a phrase: 带啥, then 在外地能不能办 — not 啥人 (who qualifies).
+    assert reading_for(KB, "特困供养要带啥 人在外地能不能办").aspects == ["materials", "apply"]
+    # 来家里 inside "谁来家里" asks who does it; it books nothing.
+    r = reading_for(KB, "适老化改造是谁来家里装的")
+    assert not r.booking and r.intent() == ("ask_handler", {"program": "home_aging_renovation"})
+    # 能领 inside "是不是…才能领" asks who qualifies, not whether the two go together.
+    assert not reading_for(KB, "残疾人生活补贴是不是低保户才能领").pair
+    assert reading_for(KB, "残疾人生活补贴和低保能一起领吗").pair
+
+
+def test_what_a_family_has_is_told_and_a_pinyin_topic_is_heard():
+    assert reading_for(KB, "我爸八十了 有退休金 一个人住").referral is None
+    assert reading_for(KB, "gongjijin 怎么取出来").intent() == ("out_of_scope", {})
+
+
+def test_a_status_question_is_told_from_a_programme_question():
+    assert reading_for(KB, "我妈的高龄津贴申请到哪一步了").asks_status
+    assert not reading_for(KB, "长者饭堂在哪里报名").asks_status

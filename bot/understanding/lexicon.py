@@ -406,7 +406,8 @@ def cue_spans(text: str, cues: Sequence[str]) -> List[Tuple[int, int, str]]:
         start, end = find_cue(text, cue)
         if start >= 0:
             hits.append((start, end, cue))
-    hits.sort(key=lambda h: (h[0], h[0] - h[1]))
+    # Of two cues over the same words, the plain one: it says exactly what was written ("外地能不能办", not "外地…办").
+    hits.sort(key=lambda h: (h[0], h[0] - h[1], GAP in h[2]))
     kept: List[Tuple[int, int, str]] = []
     for start, end, cue in hits:
         if not any(k_start <= start and end <= k_end for k_start, k_end, _ in kept):

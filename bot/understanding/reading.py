@@ -171,9 +171,11 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     cues = _cue_spans_kept(norm, lexicon, breaks)
     asked = _first_asked(cues)
     r.aspects = _aspects(norm, lexicon, asked, cues)
-    # "是不是低保户才能领" asks who qualifies: a "together" word inside a longer question is that question's.
+    # "是不是低保户才能领" asks who qualifies: a "together" word inside a longer question is that question's (not
+    # inside a gapped one: "能…领吗" spans "能一起领吗").
     r.pair = len(r.programs) >= 2 and any(
-        not any(a <= start and start + len(cue) <= b and b - a > len(cue) for a, b, _ in cues)
+        not any(a <= start and start + len(cue) <= b and b - a > len(cue) and not gapped
+                for a, b, _, gapped in cues)
         for start, cue in first_positions(norm, lexicon.together))
     reported = [(a, b) for a, b, _cue in cue_spans(norm, lexicon.human_reported)]
     # "刚才工作人员说清楚了 那高龄津贴要什么材料" tells of a person, it does not ask for one.
@@ -192,7 +194,7 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     r.follow_up = bool(follow) and (len(norm) <= 12 or follow[0][0] <= 1)
     # "长者饭堂怎么报名" asks how to apply, "是谁来家里给装" who does it: a booking word inside a question is not a
     # booking.
-    r.booking = any(not any(a <= start < b for a, b, _ in cues)
+    r.booking = any(not any(a <= start < b for a, b, *_ in cues)
                     for start, _cue in first_positions(norm, lexicon.booking))
     if r.booking and r.service_items and not r.services:
         # "探访关爱帮我登记上": a service of the national list asked for by a name that holds a bookable one's.
@@ -267,8 +269,9 @@ def _places_into(r: Reading, norm: str, lexicon: Lexicon, names: Mapping[str, st
             r.places.append(place)
 
 
-def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()) -> List[Tuple[int, int, str]]:
-    """(start, end, aspect) of every question cue that survives its clashes, in text order. Where two overlap,
+def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()
+                    ) -> List[Tuple[int, int, str, bool]]:
+    """(start, end, aspect, gapped) of every question cue that survives its clashes, in text order. Where two overlap,
     the more precise wins: a cue inside a gapped one ("代办" inside "能…不" in "能让闺女代办不", "手机上…申" inside
     "能…申请吗"), else the one ending later ("享受啥" over "能享受" in "能享受啥")."""
     spans = []
@@ -288,13 +291,13 @@ def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()
                 kept[kept.index(clash)] = span
         elif _more_precise(span, clash):
             kept[kept.index(clash)] = span
-    return [(a, b, aspect) for a, b, aspect, _ in sorted(kept)]
+    return sorted(kept)
 
 
-def _first_asked(kept: Sequence[Tuple[int, int, str]]) -> List[Tuple[int, int, str]]:
+def _first_asked(kept: Sequence[Tuple[int, int, str, bool]]) -> List[Tuple[int, int, str]]:
     """Each aspect where it is first asked (a cue that lost a clash leaves the aspect its other cues)."""
     first: Dict[str, Tuple[int, int, str]] = {}
-    for a, b, aspect in kept:
+    for a, b, aspect, _ in kept:
         first.setdefault(aspect, (a, b, aspect))
     return sorted(first.values())
 
@@ -311,7 +314,7 @@ def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, boo
 
 
 def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]],
-             spans: Sequence[Tuple[int, int, str]] = ()) -> List[str]:
+             spans: Sequence[Tuple[int, int, str, bool]] = ()) -> List[str]:
     """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
     "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
     hits = [(start, aspect) for start, _end, aspect in asked]
@@ -326,7 +329,7 @@ def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]],
             # "条件是啥 在哪申请": a topic with a question word right after it is asked, whatever else is — unless
             # the word belongs to another question ("材料该往哪个窗口送" asks where, not which papers).
             if any(0 <= after.find(w) <= MENTION_ASKED_WITHIN and not any(
-                    a <= at + after.find(w) < b for a, b, _ in spans) for w in lexicon.asking_words):
+                    a <= at + after.find(w) < b for a, b, *_ in spans) for w in lexicon.asking_words):
                 hits.append((start, aspect))
             else:
                 mentioned.append((start, aspect))

@@ -433,3 +433,52 @@ def test_endpoint_requests_keep_their_connection_and_answer_as_rasas():
             await runner.cleanup()
 
     asyncio.run(main())
+
+
+def _sparse_parts(rng, rows, widths, dtypes, origin_names):
+    from rasa.shared.nlu.training_data.features import Features
+    from scipy.sparse import coo_matrix
+
+    parts = []
+    for width, dtype, origin in zip(widths, dtypes, origin_names):
+        dense = (rng.random((rows, width)) < 0.3) * rng.integers(1, 4, (rows, width))
+        matrix = coo_matrix(dense.astype(dtype))
+        parts.append(Features(matrix, "sequence" if rows > 1 else "sentence", "text", origin))
+    return parts
+
+
+def test_sparse_features_are_combined_as_rasa_combines_them():
+    import copy
+
+    import numpy as np
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+    from scipy.sparse import coo_matrix
+
+    rasa_fixes.install()
+    rng = np.random.default_rng(16)
+    cases = [(1, [5, 7], [np.float64, np.float64]), (4, [3, 9, 2], [np.int64, np.int64, np.float64]),
+             (6, [11, 1, 40], [np.float32, np.int64, np.float64]), (3, [4, 4], [np.int64, np.int64]),
+             (2, [0, 3], [np.float64, np.float64])]
+    for rows, widths, dtypes in cases:
+        parts = _sparse_parts(rng, rows, widths, dtypes, [f"f{i}" for i in range(len(widths))])
+        mine = Message._combine_features(copy.deepcopy(parts), ["a", "b"])
+        theirs = rasa_fixes.rasa_combine_features(copy.deepcopy(parts), ["a", "b"])
+        assert type(mine) is type(theirs) is Features and type(mine.features) is type(theirs.features) is coo_matrix
+        assert mine.features.shape == theirs.features.shape
+        for name in ("data", "row", "col"):
+            a, b = getattr(mine.features, name), getattr(theirs.features, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (rows, widths, name)
+        assert (mine.type, mine.attribute, mine.origin, mine._cached_fingerprint) == (
+            theirs.type, theirs.attribute, theirs.origin, theirs._cached_fingerprint)
+        assert mine.fingerprint() == theirs.fingerprint()
+        # The parts are left as they were (Rasa copies the first before combining).
+        assert all(p.features.shape[1] == w for p, w in zip(parts, widths))
+    # One part, dense parts and rows that do not match take Rasa's own path (and its error).
+    one = _sparse_parts(rng, 2, [3], [np.float64], ["x"])
+    assert Message._combine_features(one, ["x"]).features.shape == (2, 3)
+    dense = [Features(np.ones((1, 3)), "sentence", "text", "d1"), Features(np.ones((1, 2)), "sentence", "text", "d2")]
+    assert Message._combine_features(dense, []).features.shape == (1, 5)
+    bad = _sparse_parts(rng, 2, [3], [np.float64], ["x"]) + _sparse_parts(rng, 3, [2], [np.float64], ["y"])
+    with pytest.raises(ValueError):
+        Message._combine_features(bad, [])

@@ -926,6 +926,58 @@ def _install_sequential_graph_runner() -> None:
 rasa_graph_run: Any = None
 
 
+def _install_sparse_feature_combination() -> None:
+    """For every message DIET reads its text's sparse features (words, character n-grams, regexes) combined into
+    one matrix per feature type: ``Message._combine_features`` deep-copies the first featurizer's ``Features`` and
+    then ``scipy.sparse.hstack``s each further one onto it — a generic block-matrix build (``bmat``) per pair,
+    about a tenth of the Rasa process's CPU in the profile under load. When every part is a COO matrix (what
+    Rasa's sparse featurizers produce) the same matrix is put together directly: the parts' entries in the same
+    order, column offsets added, the same value and index dtypes (``upcast``, ``get_index_dtype`` of the final
+    shape) — exactly what the chain of ``hstack``s returns. Anything else (one part, other formats, rows that
+    do not match, a ``Features`` with attributes of its own) takes Rasa's own path."""
+    import copy
+    from functools import reduce
+
+    import numpy as np
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+    from scipy.sparse import coo_matrix
+    from scipy.sparse._sputils import get_index_dtype, upcast
+
+    combine = Message._combine_features
+    plain = {"features", "type", "origin", "attribute", "_cached_fingerprint"}
+
+    def _combine_features(features, featurizers):
+        if (len(features) < 2 or any(type(f) is not Features or type(f.features) is not coo_matrix
+                                     or f.__dict__.keys() != plain for f in features)):
+            return combine(features, featurizers)
+        blocks = [f.features for f in features]
+        rows = blocks[0].shape[0]
+        if any(b.shape[0] != rows for b in blocks):
+            return combine(features, featurizers)  # Rasa's own error
+        widths = [b.shape[1] for b in blocks]
+        shape = (int(rows), int(sum(widths)))
+        dtype = reduce(lambda a, b: upcast(a, b), [b.dtype for b in blocks])
+        idx_dtype = get_index_dtype(maxval=max(shape))
+        offsets = np.cumsum([0] + widths[:-1])
+        data = np.concatenate([b.data for b in blocks]).astype(dtype, copy=False)
+        row = np.concatenate([b.row for b in blocks]).astype(idx_dtype, copy=False)
+        col = np.concatenate([np.add(b.col, offset, dtype=idx_dtype) for b, offset in zip(blocks, offsets)])
+        combined = copy.copy(features[0])
+        combined.features = coo_matrix((data, (row, col)), shape=shape)
+        combined.origin = featurizers
+        combined._cached_fingerprint = None
+        return combined
+
+    global rasa_combine_features
+    rasa_combine_features = combine  # for tests
+    _combine_features.__doc__ = combine.__doc__
+    Message._combine_features = staticmethod(_combine_features)
+
+
+rasa_combine_features: Any = None
+
+
 # Seconds an idle connection to an endpoint is kept: below Sanic's keep-alive (5 s) on the action server and
 # nginx's (75 s), so a kept connection is never one the other side is closing.
 ENDPOINT_KEEPALIVE_SECONDS = 2.0
@@ -1020,4 +1072,5 @@ def install() -> None:
     _install_fast_slot_copies()
     _install_sequential_graph_runner()
     _install_kept_endpoint_connections()
+    _install_sparse_feature_combination()
     _installed = True

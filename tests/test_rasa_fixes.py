@@ -482,3 +482,69 @@ def test_sparse_features_are_combined_as_rasa_combines_them():
     bad = _sparse_parts(rng, 2, [3], [np.float64], ["x"]) + _sparse_parts(rng, 3, [2], [np.float64], ["y"])
     with pytest.raises(ValueError):
         Message._combine_features(bad, [])
+
+
+def test_an_action_call_is_sent_as_the_same_json_with_the_domain_serialised_once():
+    """The body of a custom-action call (bot/rasa/fixes.py action_call_body) is byte for byte what aiohttp makes of
+    ``json=body``; the domain's JSON is made once and follows a new domain."""
+    import json
+
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.settings import ROOT
+
+    rasa_fixes.install()
+    domain = Domain.load(str(ROOT / "bot" / "domain"))
+    tracker = DialogueStateTracker.from_events("s1", [
+        ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+        UserUttered("高龄津贴多少钱 \"引号\" \\ 😀", {"name": "ask_amount", "confidence": 0.9},
+                    [{"entity": "program", "value": "elderly_allowance", "start": 0, "end": 4}])], domain.slots)
+    action = RemoteAction("action_answer_knowledge", EndpointConfig("http://127.0.0.1:1/webhook"))
+    body = action._action_call_format(tracker, domain)
+    assert rasa_fixes.action_call_body(body) == json.dumps(body).encode("utf-8")
+    assert rasa_fixes.action_call_body(body) == json.dumps(body).encode("utf-8")  # the kept domain JSON
+    other = Domain.from_dict({**domain.as_dict(), "responses": {"utter_x": [{"text": "新的"}]}})
+    body2 = action._action_call_format(tracker, other)
+    assert rasa_fixes.action_call_body(body2) == json.dumps(body2).encode("utf-8")
+    odd = {1: "a", "domain": {"x": 1}}
+    assert rasa_fixes.action_call_body(odd) == json.dumps(odd).encode("utf-8")
+
+
+def test_an_action_call_reaches_the_server_as_rasas_does():
+    import asyncio
+
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    rasa_fixes.install()
+    seen = []
+
+    async def webhook(request):
+        seen.append((await request.read(), request.headers.get("Content-Type")))
+        return web.json_response({"events": []})
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+        body = {"next_action": "action_x", "sender_id": "s", "tracker": {"events": []}, "version": "3.6",
+                "domain": {"responses": {"utter_a": [{"text": "您好"}]}}}
+        try:
+            assert await endpoint.request(json=body) == {"events": []}
+            assert await rasa_fixes.rasa_endpoint_request(endpoint, json=body) == {"events": []}
+        finally:
+            for session in endpoint.__dict__.get("_huimin_sessions", {}).values():
+                await session.close()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert seen[0] == seen[1]

@@ -153,9 +153,11 @@ class ActionRecommend(Action):
         if decision is not None and decision[0] in REREAD_FROM_KNOWLEDGE and not already_reread(tracker):
             return reread(tracker, decision[0], decision[1], domain)
         if decision is not None and decision[0] in ANSWERED_HERE and (
-                reading.recognised or decision[0] == "out_of_scope"):
+                reading.recognised or decision[0] == "out_of_scope"
+                or (decision[0].startswith("ask_") and tracker.get_slot("program"))):
             # A programme named outright is answered, even when the message also describes a situation; another
-            # office's business is referred there.
+            # office's business is referred there; "我舅七十三 没儿没女 能申请不" right after 特困供养 asks that
+            # programme's question, the situation being why they ask.
             return answer_here(dispatcher, tracker, kb, reading, decision[0], decision[1], domain)
         return recommend(dispatcher, kb, reading)
 

@@ -174,8 +174,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     # "是不是低保户才能领" asks who qualifies: a "together" word inside a longer question is that question's (not
     # inside a gapped one: "能…领吗" spans "能一起领吗").
     r.pair = len(r.programs) >= 2 and any(
-        not any(a <= start and start + len(cue) <= b and b - a > len(cue) and not gapped
-                for a, b, _, gapped in cues)
+        not any(a <= start and start + len(cue) <= b and b - a > len(cue) and GAP not in own
+                for a, b, _, own in cues)
         for start, cue in first_positions(norm, lexicon.together))
     reported = [(a, b) for a, b, _cue in cue_spans(norm, lexicon.human_reported)]
     # "刚才工作人员说清楚了 那高龄津贴要什么材料" tells of a person, it does not ask for one.
@@ -193,14 +193,20 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     # Short ("那低保呢") or opening the message ("那老人的护理补贴呢 我奶奶失能了 没残疾证").
     r.follow_up = bool(follow) and (len(norm) <= 12 or follow[0][0] <= 1)
     # "长者饭堂怎么报名" asks how to apply, "是谁来家里给装" who does it: a booking word inside a question is not a
-    # booking.
-    r.booking = any(not any(a <= start < b for a, b, *_ in cues)
-                    for start, _cue in first_positions(norm, lexicon.booking))
+    # booking — unless it only sits in a gapped question's gap ("上门…吗" over "上门送饭的能订吗").
+    r.booking = any(not any(_in_own_words(start, start + len(cue), span) for span in cues)
+                    for start, cue in first_positions(norm, lexicon.booking))
     if r.booking and r.service_items and not r.services:
         # "探访关爱帮我登记上": a service of the national list asked for by a name that holds a bookable one's.
         item_names = [p for p, k, v in phrases if k == "service_item" and v in r.service_items]
         r.services += list(dict.fromkeys(v for p, k, v in phrases if k == "service" and len(p) >= 2
                                          and any(p in name for name in item_names)))
+    if r.booking and r.programs and not r.services:
+        # "想让人来评估下能不能改造": a programme named and asked for, whose name holds a bookable service's
+        # (适老化改造 → 适老化, 老年人助餐 → 助餐): book that service.
+        program_names = [p for p, k, v in phrases if k == "program" and v in r.programs]
+        r.services += list(dict.fromkeys(v for p, k, v in phrases if k == "service" and len(p) >= 2
+                                         and any(p in name for name in program_names)))
     if r.application_no is None:
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)
@@ -270,22 +276,22 @@ def _places_into(r: Reading, norm: str, lexicon: Lexicon, names: Mapping[str, st
 
 
 def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()
-                    ) -> List[Tuple[int, int, str, bool]]:
-    """(start, end, aspect, gapped) of every question cue that survives its clashes, in text order. Where two overlap,
+                    ) -> List[Tuple[int, int, str, str]]:
+    """(start, end, aspect, cue) of every question cue that survives its clashes, in text order. Where two overlap,
     the more precise wins: a cue inside a gapped one ("代办" inside "能…不" in "能让闺女代办不", "手机上…申" inside
     "能…申请吗"), else the one ending later ("享受啥" over "能享受" in "能享受啥")."""
     spans = []
     for aspect, cues in lexicon.aspect_cues.items():
         for start, end, cue in cue_spans(text, cues):
-            spans.append((start, end, aspect, GAP in cue))
-    kept: List[Tuple[int, int, str, bool]] = []
+            spans.append((start, end, aspect, cue))
+    kept: List[Tuple[int, int, str, str]] = []
     for span in sorted(spans):
         clash = next((k for k in kept if span[0] < k[1] and k[0] < span[1]), None)
         if clash is None:
             kept.append(span)
             continue
         crosses = [any(k in breaks for k in range(x[0] + 1, x[1])) for x in (span, clash)]
-        if crosses[0] != crosses[1] and not (span[3] or clash[3]):
+        if crosses[0] != crosses[1] and GAP not in span[3] and GAP not in clash[3]:
             # Of two clashing cues, the one that stays within what the resident wrote as one phrase.
             if crosses[1]:
                 kept[kept.index(clash)] = span
@@ -294,7 +300,15 @@ def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()
     return sorted(kept)
 
 
-def _first_asked(kept: Sequence[Tuple[int, int, str, bool]]) -> List[Tuple[int, int, str]]:
+def _in_own_words(start: int, end: int, span: Tuple[int, int, str, str]) -> bool:
+    """Whether [start, end) overlaps the words a question cue was matched on (a gapped cue's parts, not its gap)."""
+    a, b, _, cue = span
+    parts = cue.split(GAP)
+    own = [(a, a + len(parts[0])), (b - len(parts[-1]), b)] if len(parts) > 1 else [(a, b)]
+    return any(start < y and x < end for x, y in own)
+
+
+def _first_asked(kept: Sequence[Tuple[int, int, str, str]]) -> List[Tuple[int, int, str]]:
     """Each aspect where it is first asked (a cue that lost a clash leaves the aspect its other cues)."""
     first: Dict[str, Tuple[int, int, str]] = {}
     for a, b, aspect, _ in kept:
@@ -302,19 +316,19 @@ def _first_asked(kept: Sequence[Tuple[int, int, str, bool]]) -> List[Tuple[int, 
     return sorted(first.values())
 
 
-def _more_precise(new: Tuple[int, int, str, bool], old: Tuple[int, int, str, bool]) -> bool:
-    """Of two overlapping cue spans (start, end, aspect, gapped): a plain cue inside a gapped one, else the later
+def _more_precise(new: Tuple[int, int, str, str], old: Tuple[int, int, str, str]) -> bool:
+    """Of two overlapping cue spans (start, end, aspect, cue): a plain cue inside a gapped one, else the later
     end."""
     # A gap can swallow a whole other question: "能…申请吗" around "手机上…申" in "能在手机上申请吗" asks how.
-    if old[3] and old[0] <= new[0] and new[1] <= old[1] and (new[0], new[1]) != (old[0], old[1]):
+    if GAP in old[3] and old[0] <= new[0] and new[1] <= old[1] and (new[0], new[1]) != (old[0], old[1]):
         return True
-    if new[3] and new[0] <= old[0] and old[1] <= new[1] and (new[0], new[1]) != (old[0], old[1]):
+    if GAP in new[3] and new[0] <= old[0] and old[1] <= new[1] and (new[0], new[1]) != (old[0], old[1]):
         return False
     return new[1] > old[1]
 
 
 def _aspects(text: str, lexicon: Lexicon, asked: Sequence[Tuple[int, int, str]],
-             spans: Sequence[Tuple[int, int, str, bool]] = ()) -> List[str]:
+             spans: Sequence[Tuple[int, int, str, str]] = ()) -> List[str]:
     """Aspects asked, in the order asked. A question (多少天, 去哪办) outranks a topic merely mentioned (材料, 审批):
     "从交材料到拿到钱要多少天" asks how long, not which papers; mentions count only when nothing is asked."""
     hits = [(start, aspect) for start, _end, aspect in asked]

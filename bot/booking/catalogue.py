@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -490,8 +491,18 @@ def get_catalogue(knowledge_dir: Optional[Path] = None) -> Catalogue:
         from bot.settings import get_settings
         knowledge_dir = get_settings().knowledge_dir
     knowledge_dir = Path(knowledge_dir)
-    files = sorted(list((knowledge_dir / "services").glob("*.yml")) + list((knowledge_dir / "sites").glob("*.yml")))
-    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    # With plain strings and os calls: this runs on every reading of a message in the action server, and pathlib's
+    # glob, sorting and stat (twice a file) were about a tenth of a reading's CPU. The same files as globbing
+    # "*.yml" in each folder; a file gone meanwhile raises OSError as before.
+    files = []
+    for sub in ("services", "sites"):
+        folder = os.path.join(str(knowledge_dir), sub)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        files += [os.path.join(folder, name) for name in names if name.endswith(".yml")]
+    stamp = tuple((f, st.st_mtime_ns, st.st_size) for f, st in ((f, os.stat(f)) for f in sorted(files)))
     hit = _cache.get(str(knowledge_dir))
     if hit and hit[0] == stamp:
         return hit[1]

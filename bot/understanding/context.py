@@ -64,7 +64,7 @@ def warm_up(directory: Optional[Path] = None) -> None:
 
         directory = get_settings().knowledge_dir
     try:
-        reading_for(load_knowledge(Path(directory)), "我妈八十三了 di bao 去哪里办 那成都呢")
+        reading_for(load_knowledge(Path(directory)), "我妈八十三了 di bao 去哪里办 那成都市武侯区呢")
     except (KnowledgeError, OSError):
         pass
 

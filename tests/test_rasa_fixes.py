@@ -548,3 +548,38 @@ def test_an_action_call_reaches_the_server_as_rasas_does():
 
     asyncio.run(main())
     assert seen[0] == seen[1]
+
+
+def test_rasa_deep_copies_only_for_debug_messages_and_only_when_they_are_written():
+    """Every ``copy.deepcopy`` of the patched Rasa modules is an argument of a ``structlogger.debug`` call, so passing
+    the value itself while debug messages are filtered changes nothing but the CPU spent."""
+    import ast
+    import importlib
+    import inspect
+
+    import structlog
+
+    rasa_fixes.install()
+    for name in rasa_fixes.DEBUG_COPY_MODULES:
+        module = importlib.import_module(name)
+        tree = ast.parse(inspect.getsource(module))
+        debug_args = set()
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "debug"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "structlogger"):
+                debug_args |= {id(n) for n in ast.walk(node)}
+        copies = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                  and n.value.id == "copy"]
+        assert copies and all(n.attr == "deepcopy" and id(n) in debug_args for n in copies), name
+        value = {"a": [1, {"b": 2}]}
+        old = structlog.get_config()["wrapper_class"]
+        try:
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(20))
+            assert not rasa_fixes.structlog_debug_on() and module.copy.deepcopy(value) is value
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(10))
+            assert rasa_fixes.structlog_debug_on()
+            copied = module.copy.deepcopy(value)
+            assert copied == value and copied is not value and copied["a"][1] is not value["a"][1]
+        finally:
+            structlog.configure(wrapper_class=old)
+        assert module.copy.copy is __import__("copy").copy

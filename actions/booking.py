@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.latest import latest_entities, latest_intent, latest_text
 from actions.rereading import already_reread, reread
+from actions.understanding import first_reading
 from bot.booking import bookings, contacts, form, manage, nearest, slots, when
 from bot.booking.catalogue import CatalogueError, get_catalogue
 from bot.booking.understand import PHONE_PURPOSE, Message, phone_of
@@ -32,6 +33,17 @@ ALL_SLOTS = form.FORM_SLOTS + form.CONTACT_SLOTS + (manage.CODE, manage.PENDING,
 def _message(tracker: Tracker) -> Message:
     return Message(text=latest_text(tracker), intent=latest_intent(tracker) or "",
                    entities=latest_entities(tracker))
+
+
+def _asks_something_else(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A message the classifier was unsure of that the second reading finds to be something else than an answer to
+    the form: a question about a programme ("还有那个残急人补贴咋申请" while the address is asked), a request for a
+    person, distress or danger."""
+    reading = first_reading(dispatcher, tracker)
+    if reading is None:
+        return False
+    return reading.wants_human or reading.danger or reading.distress or bool(
+        reading.programs and reading.aspects and not reading.booking)
 
 
 def _state(tracker: Tracker) -> Dict[str, Any]:
@@ -115,8 +127,11 @@ class ValidateBookingForm(Action):
         # Coming back after an interruption: the latest message was the question, not an answer for the form.
         if not _fresh_message(tracker):
             return [SlotSet("requested_slot", form.next_slot(cat, state))]
+        message = _message(tracker)
+        if message.intent not in form.INTERRUPTING and _asks_something_else(dispatcher, tracker):
+            return []  # the form steps aside, as for any question; it asks again once that is answered
         try:
-            step = await form.validate(state, _message(tracker), tracker.get_slot("requested_slot"), cat, CLOCK())
+            step = await form.validate(state, message, tracker.get_slot("requested_slot"), cat, CLOCK())
         except Exception:  # the database is down: say so plainly instead of failing silently
             logger.exception("booking form validation failed")
             dispatcher.utter_message(response="utter_booking_unavailable")

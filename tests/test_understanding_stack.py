@@ -93,3 +93,13 @@ def test_a_story_with_another_offices_word_in_it_is_still_a_story(stack):
     # 退休金 is told ("全搭进去了"), not asked about: the family gets the programmes that fit, not a referral.
     [(reply, _)], _ = _run(_talk(stack, "孙子五岁 自闭症 他爸妈在外面打工 康复一个月四千 我的退休金全搭进去了"))
     assert "不归民政部门管" not in reply and "困境儿童" in reply, reply
+
+
+def test_a_programme_question_typed_in_the_middle_of_a_booking_is_answered_and_the_booking_goes_on(stack):
+    # The classifier is unsure of a misspelt question; the form must not take it for the address it asked for.
+    replies, tracker = _run(_talk(stack, "帮我约个上门助浴 给我奶奶", "对了 那个低宝 去哪里申请啊", "幸福路12号3栋201"))
+    (asked, _), (answered, _), (after, _) = replies
+    assert "地址" in asked
+    assert "低保｜办理地点和方式" in answered and "地址我没看明白" not in answered
+    assert answered.index("请告诉我上门的地址") > answered.index("低保｜办理地点和方式"), "the form asks again"
+    assert "地址" not in after and (tracker.get("active_loop") or {}).get("name") == "booking_form"

@@ -33,7 +33,8 @@ GRADER_STAFF = "eval-grader"  # the staff name the grader claims tickets under
 REFERRAL_MARKS = ("不归民政部门管", "不在惠民助手能答的范围")
 NO_LOCAL_MARK = "还没有收录"
 # Tuning happens on the development sets only; the reported sets are graded, never studied line by line.
-DEV_SETS = ("dev", "dev2", "dev2_conversations", "dev3", "dev3_conversations", "dev4", "dev4_conversations")
+DEV_SETS = ("dev", "dev2", "dev2_conversations", "dev3", "dev3_conversations", "dev4", "dev4_conversations", "dev5",
+            "dev5_conversations")
 REPORTED_SETS = ("test", "conversations")
 LOCALITY_NAMES = {"guangzhou": "广州", "chongqing": "重庆"}
 

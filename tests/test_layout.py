@@ -99,9 +99,6 @@ MAY_POINT_OUTSIDE = {
     "bot/nlu/oos_corpora.py": "samples the research-only corpora at run time",
     "tests/test_nlu_heldout.py": "reads the research-only SMP2017 corpus; skips with the reason when it is absent",
     "NOTICE": "says where the research-only corpora are read from and that they are not in the repository",
-    # config.yml's bytes (comments included) are in the model fingerprint (bot/stack/training.py): changing its
-    # first comment retrains every model; the NLU owner drops the reference with their next change to config.yml.
-    "config.yml": "a comment, in the model fingerprint",
 }
 
 

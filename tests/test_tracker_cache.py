@@ -267,3 +267,21 @@ def test_a_save_redacts_its_new_events_as_from_the_whole_session():
         assert redacted_event_dicts(events, k, context=context) == redacted_event_dicts(events, k), k
         context = answer_context(events[k:k + 1], *context)
     assert any(loop for _, loop in [answer_context(events[:k]) for k in range(0, len(events), 10)])
+
+
+def test_the_newest_event_is_read_on_the_drivers_connection_as_through_sqlalchemy(domain, tracker_url):
+    """The newest-event query runs on the session's DBAPI connection in the driver's parameter style (SQLite and
+    PostgreSQL) and answers what the same statement answers through SQLAlchemy."""
+    a = store(domain, tracker_url)
+    assert a._dbapi_newest is not None
+    sender = f"newest-{uuid.uuid4().hex[:8]}"
+    run(a.save(new_tracker(domain, sender, session_start() + turn("低保多少钱", "ask_amount"))))
+    for who in (sender, "nobody-" + sender):
+        with a.session_scope() as session:
+            mine = a._newest(session, who)
+            row = session.execute(a._newest_sql, {"sender_id": who}).first()
+        assert mine == ((0, None, None) if row is None else (int(row[2]), int(row[0]), row[1]))
+    with a.session_scope() as session:
+        count, last_id, timestamp = a._newest(session, sender)
+    assert count == len(session_start() + turn("低保多少钱", "ask_amount"))
+    assert last_id > 0 and isinstance(timestamp, float)

@@ -237,6 +237,9 @@ class ActionCheckDistress(Action):
         if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
             return reread(tracker, "out_of_scope", {}, domain)
         decision = reading.intent(has_program_context=bool(tracker.get_slot("program")))
+        kb = current_knowledge(dispatcher)
+        if decision is None and kb is not None and kb.mentions_service_list(reading.text):
+            return reread(tracker, "ask_service_list", {}, domain)
         # A hardship told is left to the classifier: without a word from the editors' list it still hears distress
         # rightly more often than not ("真的好累 照顾瘫痪的妈三年了"); the next step names what fits anyway.
         if decision is None or decision[0] in ("distress", "emergency", "describe_situation", "inform"):

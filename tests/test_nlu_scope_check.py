@@ -1,7 +1,6 @@
 """The scope check (bot/nlu/scope_check.py), trained for real on this repository's training data and knowledge base
 with the settings of config.yml, then saved and loaded as a served model would load it."""
 import time
-from pathlib import Path
 
 import pytest
 import yaml

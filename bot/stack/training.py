@@ -19,8 +19,8 @@ BUILD = ROOT / "build"
 MODELS = ROOT / "models"
 # bot/nlu: only the modules the trained pipeline runs (evaluation and corpus sampling do not change a model).
 TRAINING_INPUTS = ("config.yml", "bot/domain", "bot/nlu/normalizer.py", "bot/nlu/textnorm.py", "bot/nlu/tokenizer.py",
-                   "bot/nlu/kb_entities.py", "bot/nlu/original_text.py", "bot/nlu/scope_check.py", "data", "build/data", "build/jieba",
-                   "build/entities")
+                   "bot/nlu/sound_names.py", "bot/nlu/sounds.py", "bot/nlu/kb_entities.py", "bot/nlu/original_text.py",
+                   "bot/nlu/scope_check.py", "data", "build/data", "build/jieba", "build/entities")
 
 
 def _files(paths: Iterable[Path]) -> List[Path]:

@@ -26,6 +26,9 @@ MENTION_ASKED_WITHIN = 2
 # "没(有)退休金", "无医保": a topic negated just before it.
 NEGATIONS = ("没", "无")
 NEGATION_REACH = 2
+# "吃着低保", "低保户": a programme the family has, said just before or after its name.
+HELD_BEFORE = ("吃", "吃着", "领着", "拿着", "享受着", "在吃")
+HELD_AFTER = ("户",)
 # "有退休金": a topic owned, said just before it.
 POSSESSION = "有"
 POSSESSION_REACH = 1
@@ -56,6 +59,7 @@ class Reading:
     follow_up: bool = False
     pair: bool = False                                        # asks whether two programmes go together
     asks_status: bool = False                                 # asks how far an application has got
+    held: List[str] = field(default_factory=list)             # programmes the family already has (吃低保, 低保户)
 
     @property
     def recognised(self) -> bool:
@@ -74,14 +78,19 @@ class Reading:
             return "distress", ({"program": self.programs[0]} if self.programs else {})
         if self.services and self.booking:
             return "book_service", {"service": self.services[0]}
-        if self.booking and not self.programs and self.situations and self.situations[0].kind == "service":
+        described = next((s for s in self.situations if s.kind == "service"), None)
+        if self.booking and not self.programs and described is not None:
             # "能派个人来家里扫扫地吗": the service described by what it does, and asked for.
-            return "book_service", {"service": self.situations[0].entry_id}
+            return "book_service", {"service": described.entry_id}
         if self.services and not (self.programs or self.aspects or self.situations):
             return "book_service", {"service": self.services[0]}
         if self.referral is not None and (self.referral_asked_last or not self.recognised):
             # "俺娘吃着低保，她身份证丢了，补办身份证要去派出所吗": residents say who they are first and ask last.
             return "out_of_scope", {}
+        if self.situations and not self.aspects and self.programs and set(self.programs) <= set(self.held):
+            # "我是一级肢体残疾 一个人住 家里是低保户": what the family already has is who they are; the situation
+            # is what they tell.
+            return "describe_situation", {}
         if self.programs or self.service_items:
             entities: Dict[str, Any] = {"program": self.programs[0]} if self.programs else {
                 "service_item": self.service_items[0]}
@@ -170,6 +179,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         names_end, names_start = max(names_end, _end), min(names_start, _start)
         if value not in targets[kind]:
             targets[kind].append(value)
+        if kind == "program" and _held(norm, _start, _end) and value not in r.held:
+            r.held.append(value)
     # The question cues of the message, weighed once: the aspects, bookings and referrals all read them.
     cues = _cue_spans_kept(norm, lexicon, breaks)
     asked = _first_asked(cues)
@@ -197,7 +208,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     r.follow_up = bool(follow) and (len(norm) <= 12 or follow[0][0] <= 1)
     # "长者饭堂怎么报名" asks how to apply, "是谁来家里给装" who does it: a booking word inside a question is not a
     # booking — unless it only sits in a gapped question's gap ("上门…吗" over "上门送饭的能订吗").
-    r.booking = any(not any(_in_own_words(start, start + len(cue), span) for span in cues)
+    # Asking whether one can book ("能约人上门给他练练不") is asking to book: eligibility's words never count here.
+    r.booking = any(not any(_in_own_words(start, start + len(cue), span) for span in cues if span[2] != "eligibility")
                     for start, cue in first_positions(norm, lexicon.booking))
     if r.booking and r.service_items and not r.services:
         # "探访关爱帮我登记上": a service of the national list asked for by a name that holds a bookable one's.
@@ -244,6 +256,11 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     if r.referral is not None and _referral_only_context(r, norm, lexicon, asked, referral_at):
         r.referral, r.referral_asked_last = None, False
     return r
+
+
+def _held(norm: str, start: int, end: int) -> bool:
+    """"吃着低保", "家里是低保户", "领着特困": a programme the family already has."""
+    return norm[end:end + 1] in HELD_AFTER or norm[max(0, start - 2):start].endswith(HELD_BEFORE)
 
 
 def _possession_told(norm: str, start: int, end: int, lexicon: Lexicon) -> bool:

@@ -29,7 +29,8 @@ def scope(tmp_path_factory):
     build = tmp_path_factory.mktemp("build")
     export_training_data(load_knowledge(ROOT / "knowledge"), build)
     config, _ = _settings()
-    config = {**config, "knowledge_dir": str(ROOT / "knowledge"), "phrases_path": str(build / "entities" / "phrases.json")}
+    config = {**config, "knowledge_dir": str(ROOT / "knowledge"),
+              "phrases_path": str(build / "entities" / "phrases.json")}
     training = load_data(str(ROOT / "data" / "nlu")).merge(load_data(str(build / "data")))
     storage = LocalModelStorage(tmp_path_factory.mktemp("storage"))
     resource = Resource("scope_check")

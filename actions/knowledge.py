@@ -230,14 +230,15 @@ def _member_just_offered(kb: KnowledgeBase, tracker: Tracker, program_id: Option
 
 def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase, intent: Optional[str],
                    entities: List[Dict[str, Any]], reading: Optional[Reading] = None,
-                   domain: Optional[Dict[str, Any]] = None) -> List[EventType]:
+                   domain: Optional[Dict[str, Any]] = None, as_told: bool = False) -> List[EventType]:
     """Answers one message understood as ``intent`` with ``entities``; the second reading of its text supplies what
     the classifier missed: a programme named as a homophone or typo, a second question, a situation, a place we
-    have no local rules for, two programmes asked together."""
+    have no local rules for, two programmes asked together. ``as_told``: answer it as this question even though the
+    message is also something else (distress that asks something concrete), never re-read it."""
     if reading is None:
         reading = reading_for(kb, latest_text(tracker), entities)
     lex = load_lexicon(Path(kb.directory))
-    if not already_reread(tracker):
+    if not already_reread(tracker) and not as_told:
         chosen = typed_choice(tracker, domain or {})
         if chosen is None and not reading.recognised and reading.referral is None and is_list_of_entries(
                 last_buttons(tracker.events)):
@@ -263,8 +264,8 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     named = _values(entities, "program")
     # The reading holds the classifier's programme entities too, minus any inside a longer name heard by sound.
     said = latest_text(tracker)
-    program_named = narrow_group(kb, next((p for p in (resolve_program(kb, v) for v in reading.programs) if p), None),
-                                 said)
+    program_named = narrow_group(kb, next((p for p in (resolve_program(kb, v) for v in reading.asked_programs) if p),
+                                          None), said)
     program_named = _member_just_offered(kb, tracker, program_named)
     pending = fresh_pending_aspect(tracker)
     slot_program = resolve_program(kb, tracker.get_slot("program"))

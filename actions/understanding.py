@@ -288,8 +288,7 @@ class ActionDistressNextStep(Action):
             # answer is the next step.
             intent = KNOWLEDGE_INTENTS[reading.aspects[0]]
             named = [{"entity": "program", "value": reading.programs[0]}]
-            events = answer_message(dispatcher, tracker, kb, intent, named, reading, domain)
-            return [e for e in events if e.get("event") == "slot"]  # the person comes next, not a re-read
+            return answer_message(dispatcher, tracker, kb, intent, named, reading, domain, as_told=True)
         if reading.situations:
             return recommend(dispatcher, kb, reading, offer_person=False)
         return []

@@ -217,3 +217,11 @@ def test_what_a_family_has_is_told_and_a_pinyin_topic_is_heard():
 def test_a_status_question_is_told_from_a_programme_question():
     assert reading_for(KB, "我妈的高龄津贴申请到哪一步了").asks_status
     assert not reading_for(KB, "长者饭堂在哪里报名").asks_status
+
+
+def test_a_programme_the_family_already_has_is_who_they_are():
+    r = reading_for(KB, "我一级残疾 一个人过 家里是低保户")
+    assert r.held == ["dibao"] and r.intent() == ("describe_situation", {})
+    assert reading_for(KB, "我爸吃着低保 高龄津贴怎么领").intent() == ("ask_apply", {"program": "elderly_allowance"})
+    # A rare reading of a character is no homophone: 请不起保姆 does not name 低保 (typed 抵保).
+    assert "dibao" not in reading_for(KB, "家里请不起保姆 婆婆瘫在床上").programs

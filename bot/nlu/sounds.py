@@ -211,7 +211,8 @@ def _enough_alike(units: Sequence[Unit], phrase: str) -> bool:
         same = [not u.char or u.char == c for u, c in zip(units, phrase)]
         if not any(same):
             return False
-        return all(s or set(_raw_sounds(u.char)) & set(_raw_sounds(c)) for s, u, c in zip(same, units, phrase))
+        # By each character's usual reading: a rare one (抵 read qi) would make 请不起保姆 say 抵保.
+        return all(s or _raw_sounds(u.char)[:1] == _raw_sounds(c)[:1] != () for s, u, c in zip(same, units, phrase))
     return _same_chars(units, phrase) >= 1
 
 

@@ -66,6 +66,12 @@ class Reading:
         """A programme or service was recognised: such a message is never answered with 没听明白."""
         return bool(self.programs or self.services or self.service_items)
 
+    @property
+    def asked_programs(self) -> List[str]:
+        """The programmes named, those asked about first: "俺娘吃着低保 高龄津贴能领吗" asks about the one the family
+        does not have yet."""
+        return [p for p in self.programs if p not in self.held] + [p for p in self.programs if p in self.held]
+
     def intent(self, has_program_context: bool = False) -> Optional[Tuple[str, Dict[str, Any]]]:
         """(intent, entities) this message is best read as, or None when nothing in it is recognisable."""
         if self.danger:
@@ -92,7 +98,7 @@ class Reading:
             # is what they tell.
             return "describe_situation", {}
         if self.programs or self.service_items:
-            entities: Dict[str, Any] = {"program": self.programs[0]} if self.programs else {
+            entities: Dict[str, Any] = {"program": self.asked_programs[0]} if self.programs else {
                 "service_item": self.service_items[0]}
             if self.localities:
                 entities["locality"] = self.localities[0]
@@ -260,7 +266,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
 
 def _held(norm: str, start: int, end: int) -> bool:
     """"吃着低保", "家里是低保户", "领着特困": a programme the family already has."""
-    return norm[end:end + 1] in HELD_AFTER or norm[max(0, start - 2):start].endswith(HELD_BEFORE)
+    return (norm[end:end + 1] in HELD_AFTER or norm[start:end].endswith(HELD_AFTER)
+            or norm[max(0, start - 2):start].endswith(HELD_BEFORE))
 
 
 def _possession_told(norm: str, start: int, end: int, lexicon: Lexicon) -> bool:

@@ -103,3 +103,10 @@ def test_a_programme_question_typed_in_the_middle_of_a_booking_is_answered_and_t
     assert "低保｜办理地点和方式" in answered and "地址我没看明白" not in answered
     assert answered.index("请告诉我上门的地址") > answered.index("低保｜办理地点和方式"), "the form asks again"
     assert "地址" not in after and (tracker.get("active_loop") or {}).get("name") == "booking_form"
+
+
+def test_anger_that_asks_something_concrete_gets_the_answer_and_a_person(stack):
+    [(reply, _)], tracker = _run(_talk(stack, "跑了好几趟都说不归他们管 临时救助到底是街道管还是民政局管"))
+    names = [e.get("name") for e in tracker["events"] if e.get("event") == "action"]
+    assert "utter_distress" in names and "action_handoff" in names
+    assert "临时救助｜负责部门" in reply, reply

@@ -11,6 +11,7 @@ can re-read the message as that intent and let the ordinary rules answer it.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -29,6 +30,7 @@ NEGATION_REACH = 2
 # "吃着低保", "低保户": a programme the family has, said just before or after its name.
 HELD_BEFORE = ("吃", "吃着", "领着", "拿着", "享受着", "在吃")
 HELD_AFTER = ("户",)
+HOUSEHOLD_IS = ("是", "属于", "算")
 # "有退休金": a topic owned, said just before it.
 POSSESSION = "有"
 POSSESSION_REACH = 1
@@ -169,7 +171,9 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         if not isinstance(value, str):
             continue
         if kind in SOUND_ENTITIES:
-            named.append((e.get("start") or 0, e.get("end") or 0, kind, value))
+            # The classifier's spans are on the resident's own text; this reading works on the normalised one.
+            named.append((bisect_left(offsets, e.get("start") or 0), bisect_left(offsets, e.get("end") or 0),
+                          kind, value))
         elif kind == "locality" and value not in r.localities:
             r.localities.append(value)
         elif kind == "application_no":
@@ -266,8 +270,10 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
 
 def _held(norm: str, start: int, end: int) -> bool:
     """"吃着低保", "家里是低保户", "领着特困": a programme the family already has."""
-    return (norm[end:end + 1] in HELD_AFTER or norm[start:end].endswith(HELD_AFTER)
-            or norm[max(0, start - 2):start].endswith(HELD_BEFORE))
+    # "低保边缘户是个啥" names a kind of household; "家里是低保户" says which one they are.
+    household = (norm[end:end + 1] in HELD_AFTER or norm[start:end].endswith(HELD_AFTER)) and norm[
+        max(0, start - 2):start].endswith(HOUSEHOLD_IS)
+    return household or norm[max(0, start - 2):start].endswith(HELD_BEFORE)
 
 
 def _possession_told(norm: str, start: int, end: int, lexicon: Lexicon) -> bool:
@@ -351,6 +357,9 @@ def _more_precise(new: Tuple[int, int, str, str], old: Tuple[int, int, str, str]
         return True
     if GAP in new[3] and new[0] <= old[0] and old[1] <= new[1] and (new[0], new[1]) != (old[0], old[1]):
         return False
+    if (GAP in new[3]) != (GAP in old[3]):
+        # Words written exactly as an editor wrote them over a pattern with a gap ("都给谁" over "给…多少").
+        return GAP in old[3]
     return new[1] > old[1]
 
 

@@ -61,7 +61,8 @@ class Reading:
     follow_up: bool = False
     pair: bool = False                                        # asks whether two programmes go together
     asks_status: bool = False                                 # asks how far an application has got
-    held: List[str] = field(default_factory=list)             # programmes the family already has (吃低保, 低保户)
+    held: List[str] = field(default_factory=list)             # programmes the family already has (吃低保, 是低保户)
+    households: List[str] = field(default_factory=list)       # programmes named as a kind of household (低保边缘户)
 
     @property
     def recognised(self) -> bool:
@@ -72,7 +73,9 @@ class Reading:
     def asked_programs(self) -> List[str]:
         """The programmes named, those asked about first: "俺娘吃着低保 高龄津贴能领吗" asks about the one the family
         does not have yet."""
-        return [p for p in self.programs if p not in self.held] + [p for p in self.programs if p in self.held]
+        # "低保边缘户能不能享受医疗救助": beside another programme, a kind of household is who asks.
+        told = set(self.held) | set(self.households)
+        return [p for p in self.programs if p not in told] + [p for p in self.programs if p in told]
 
     def intent(self, has_program_context: bool = False) -> Optional[Tuple[str, Dict[str, Any]]]:
         """(intent, entities) this message is best read as, or None when nothing in it is recognisable."""
@@ -191,6 +194,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
             targets[kind].append(value)
         if kind == "program" and _held(norm, _start, _end) and value not in r.held:
             r.held.append(value)
+        if kind == "program" and _household(norm, _start, _end) and value not in r.households:
+            r.households.append(value)
     # The question cues of the message, weighed once: the aspects, bookings and referrals all read them.
     cues = _cue_spans_kept(norm, lexicon, breaks)
     asked = _first_asked(cues)
@@ -271,9 +276,13 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
 def _held(norm: str, start: int, end: int) -> bool:
     """"吃着低保", "家里是低保户", "领着特困": a programme the family already has."""
     # "低保边缘户是个啥" names a kind of household; "家里是低保户" says which one they are.
-    household = (norm[end:end + 1] in HELD_AFTER or norm[start:end].endswith(HELD_AFTER)) and norm[
-        max(0, start - 2):start].endswith(HOUSEHOLD_IS)
-    return household or norm[max(0, start - 2):start].endswith(HELD_BEFORE)
+    return (_household(norm, start, end) and norm[max(0, start - 2):start].endswith(HOUSEHOLD_IS)) or norm[
+        max(0, start - 2):start].endswith(HELD_BEFORE) or norm[start:end].startswith(HELD_BEFORE)  # alias 吃低保
+
+
+def _household(norm: str, start: int, end: int) -> bool:
+    """"低保户", "低保边缘户": a programme named as a kind of household."""
+    return norm[end:end + 1] in HELD_AFTER or norm[start:end].endswith(HELD_AFTER)
 
 
 def _possession_told(norm: str, start: int, end: int, lexicon: Lexicon) -> bool:

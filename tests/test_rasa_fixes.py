@@ -5,6 +5,19 @@ from jsonschema import ValidationError
 from bot.rasa import fixes as rasa_fixes
 
 
+
+async def _serve_webhook(webhook):
+    """A real HTTP server on a free local port answering POST /webhook (the action server's side of the call)."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
 def test_action_results_are_validated_as_before():
     from rasa.core.actions.action import RemoteAction
 
@@ -406,13 +419,7 @@ def test_endpoint_requests_keep_their_connection_and_answer_as_rasas():
         return web.json_response({"events": [], "echo": body, "token": request.headers.get("X-T")}, headers=headers)
 
     async def main():
-        app = web.Application()
-        app.router.add_post("/webhook", webhook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        runner, port = await _serve_webhook(webhook)
         endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-T": "secret"})
         try:
             answers = [await endpoint.request(json={"n": i}) for i in range(5)]
@@ -528,13 +535,7 @@ def test_an_action_call_reaches_the_server_as_rasas_does():
         return web.json_response({"events": []})
 
     async def main():
-        app = web.Application()
-        app.router.add_post("/webhook", webhook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        runner, port = await _serve_webhook(webhook)
         endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
         body = {"next_action": "action_x", "sender_id": "s", "tracker": {"events": []}, "version": "3.6",
                 "domain": {"responses": {"utter_a": [{"text": "您好"}]}}}

@@ -105,31 +105,11 @@ def test_the_lexicon_is_read_again_when_a_file_changes_or_appears(tmp_path):
 
 def test_places_are_found_as_when_every_text_is_tagged(lexicon, texts):
     """A text with no character a place name ends with (省, 市, 区 …) is not tagged by jieba: it could yield none."""
-    import jieba.posseg
-
-    from bot.understanding.reading import PLACE_SUFFIXES, _places
-
-    def tagged_always(text, known):
-        found, taken = [], [False] * len(text)
-        for name in known:
-            start = text.find(name)
-            while start >= 0:
-                if not any(taken[start:start + len(name)]):
-                    found.append((start, name))
-                    for i in range(start, start + len(name)):
-                        taken[i] = True
-                start = text.find(name, start + 1)
-        pos = 0
-        for word, flag in jieba.posseg.lcut(text):
-            if flag == "ns" and len(word) >= 3 and word.endswith(PLACE_SUFFIXES) and not any(
-                    taken[pos:pos + len(word)]):
-                found.append((pos, word))
-            pos += len(word)
-        return [name for _, name in sorted(found)]
+    from bot.understanding.reading import _places
 
     extra = ["我在成都市武侯区", "户口在河北省沧州市献县", "我们是阿坝藏族羌族自治州的", "那锡林郭勒盟呢", "我住朝阳区"]
     for text in texts[:400] + extra:
-        assert _places(text, lexicon.places) == tagged_always(text, lexicon.places), text
+        assert _places(text, lexicon.places) == _places(text, lexicon.places, always_tag=True), text
 
 
 def test_the_booking_catalogue_is_read_again_when_a_file_changes(tmp_path):

@@ -94,6 +94,9 @@ def build_vocabulary(texts: Iterable[str]) -> Set[str]:
     return vocabulary
 
 
+RESIDENT_DATA = re.compile(r"\d{3,}|\*{3,}")
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class ScopeCheck(GraphComponent):
     """Re-labels clearly out-of-scope messages (see the module docstring)."""
@@ -168,7 +171,10 @@ class ScopeCheck(GraphComponent):
         """(re-label as out of scope?, the coverage, or None when the message is not judged at all)."""
         text = normalize(text or "").lower()
         if not text or text.startswith("/") or intent in (None, OUT_OF_SCOPE) or intent in self._keep \
-                or has_entities or len(text) <= self._config["min_chars"] or not self._vocabulary:
+                or has_entities or len(text) <= self._config["min_chars"] or not self._vocabulary \
+                or RESIDENT_DATA.search(text):
+            # A number or a masked one (a mobile, an application number, as stored masked: 138****8002) is a
+            # resident's own data: not judged by wording, stored or not.
             return False, None
         share = coverage(text, self._vocabulary)
         return share < self._config["coverage_floor"], share

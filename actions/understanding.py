@@ -263,6 +263,9 @@ class ActionCheckStatus(Action):
         reading = first_reading(dispatcher, tracker)
         if reading is None or reading.application_no or reading.asks_status:
             return []
+        if tracker.get_slot("booking_pending"):
+            # A code or a mobile typed while a booking step waits for it: the classifier heard a number to look up.
+            return reread(tracker, "inform", {}, domain)
         if reading.referral is not None and (reading.referral_asked_last or not reading.recognised):
             return reread(tracker, "out_of_scope", {}, domain)
         decision = reading.intent()

@@ -235,8 +235,9 @@ async def test_a_finished_retraining_replays_acted_on_groups(stack):
     from bot.settings import get_settings
 
     # A spelling the served model sends to the fallback (the scope check answers some others as out of scope).
-    text = next((t for t in UNANSWERABLE if (await _parse(stack, t))["intent"]["name"] == "nlu_fallback"), None)
-    assert text is not None, "the served model sends none of these questions to the fallback"
+    fallen = [t for t in UNANSWERABLE if (await _parse(stack, t))["intent"]["name"] == "nlu_fallback"]
+    assert fallen, "the served model sends none of these questions to the fallback"
+    text = fallen[0]
     stored = redact_text(text)
     editor = await Editor.login(stack)
     try:

@@ -34,7 +34,7 @@ REFERRAL_MARKS = ("不归民政部门管", "不在惠民助手能答的范围")
 NO_LOCAL_MARK = "还没有收录"
 # Tuning happens on the development sets only; the reported sets are graded, never studied line by line.
 DEV_SETS = ("dev", "dev2", "dev2_conversations", "dev3", "dev3_conversations", "dev4", "dev4_conversations", "dev5",
-            "dev5_conversations")
+            "dev5_conversations", "dev6", "dev6_conversations")
 REPORTED_SETS = ("test", "conversations")
 LOCALITY_NAMES = {"guangzhou": "广州", "chongqing": "重庆"}
 

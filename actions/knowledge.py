@@ -28,6 +28,7 @@ from bot.understanding.reading import KNOWLEDGE_INTENTS, Reading
 logger = logging.getLogger(__name__)
 
 OVERVIEW = "overview"
+ELIGIBILITY = "eligibility"
 REREAD_FROM_KNOWLEDGE = {"emergency", "request_human", "check_status", "distress", "book_service"}
 INFORM = "inform"
 # The classifier's aspect is used for a question without question words only when it gave it at least this much
@@ -186,6 +187,9 @@ def _aspect_asked(kb: KnowledgeBase, tracker: Tracker, intent: Optional[str], re
         ranked = classifier_aspect_intent(tracker, list(KNOWLEDGE_INTENTS.values()) + [INFORM], RANKED_ASPECT_FLOOR)
         if ranked and ranked != INFORM:
             aspect = kb.aspect_for_intent(ranked) or OVERVIEW
+        elif reading.asks_whether and ELIGIBILITY in kb.aspects:
+            # "一个人带娃打零工 一个月两千出头 像我这种吃得上低保不": told who they are, asked yes or no.
+            aspect = ELIGIBILITY
     if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
         # "要带什么材料？" → "哪一项？" → "低保": answer the aspect asked first.
         return pending, cued

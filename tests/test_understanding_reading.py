@@ -225,3 +225,22 @@ def test_a_programme_the_family_already_has_is_who_they_are():
     assert reading_for(KB, "我爸吃着低保 高龄津贴怎么领").intent() == ("ask_apply", {"program": "elderly_allowance"})
     # A rare reading of a character is no homophone: 请不起保姆 does not name 低保 (typed 抵保).
     assert "dibao" not in reading_for(KB, "家里请不起保姆 婆婆瘫在床上").programs
+
+
+def test_a_household_named_in_a_phrase_of_its_own_is_what_is_asked():
+    # Beside another programme in the same phrase, the household is who asks; alone in its phrase, what is asked.
+    assert reading_for(KB, "低保边缘户可以办临时救助吗").asked_programs[0] == "temporary_assistance"
+    assert reading_for(KB, "低保边缘户到底指什么 和低保有啥不一样").asked_programs[0] == "dibao_edge"
+
+
+def test_who_they_are_told_then_a_yes_or_no_question_asks_whether_they_qualify():
+    assert reading_for(KB, "我老伴瘫了好几年 家里就靠我 护理补贴有我们的份没").intent()[0] == "ask_eligibility"
+    assert reading_for(KB, "老伴走了剩我一个 高龄津贴也能给吗啊").asks_whether
+    # A plain question about a programme tells nothing of the family: its overview.
+    assert reading_for(KB, "特困供养是啥").intent() == ("ask_overview", {"program": "tekun"})
+
+
+def test_an_age_inside_a_longer_number_is_not_a_child():
+    assert "child" not in reading_for(KB, "我爸八十岁了 腿脚不好").concepts
+    assert "child" in reading_for(KB, "孙子才十岁 跟着我过").concepts
+    assert "alone" in reading_for(KB, "我 今年 六十八 一个人 住").concepts

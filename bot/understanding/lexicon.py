@@ -394,10 +394,18 @@ def _parts(cue: str) -> Tuple[str, ...]:
     return tuple(cue.split(GAP))
 
 
+# Characters a written number is made of.
+NUMERALS = frozenset("0123456789零一二三四五六七八九十百千两")
+
+
 def find_cue(text: str, cue: str) -> Tuple[int, int]:
     """(start, end) of the first match of one cue in ``text``, or (-1, -1)."""
     if GAP not in cue:
         pos = text.find(cue)
+        # An age ("十岁", "八岁") is not the end of a longer one: "八十岁" is no child. (Only ages: in "七十九 一个人住"
+        # the resident's space is gone from the normalised text, and 一个人 still follows a number.)
+        while pos > 0 and cue[:-1] and cue.endswith("岁") and set(cue[:-1]) <= NUMERALS and text[pos - 1] in NUMERALS:
+            pos = text.find(cue, pos + 1)
         return (pos, pos + len(cue)) if pos >= 0 else (-1, -1)
     if any(part not in text for part in _parts(cue)):
         return (-1, -1)  # most gapped cues: a part is missing, no need for the pattern

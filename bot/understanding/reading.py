@@ -31,6 +31,9 @@ NEGATION_REACH = 2
 HELD_BEFORE = ("吃", "吃着", "领着", "拿着", "享受着", "在吃")
 HELD_AFTER = ("户",)
 HOUSEHOLD_IS = ("是", "属于", "算")
+# How a yes-or-no question ends, after the soft particles a resident adds (…低保不啊).
+YES_NO_ENDINGS = ("吗", "不", "么", "没", "没有", "否", "不了", "没得")
+SOFT_ENDINGS = "啊呀哦咯嘞哈噻撒嘛"
 # "有退休金": a topic owned, said just before it.
 POSSESSION = "有"
 POSSESSION_REACH = 1
@@ -63,6 +66,7 @@ class Reading:
     asks_status: bool = False                                 # asks how far an application has got
     held: List[str] = field(default_factory=list)             # programmes the family already has (吃低保, 是低保户)
     households: List[str] = field(default_factory=list)       # programmes named as a kind of household (低保边缘户)
+    asks_whether: bool = False                                # tells who they are and asks yes or no (…能吃上低保不)
 
     @property
     def recognised(self) -> bool:
@@ -107,7 +111,8 @@ class Reading:
                 "service_item": self.service_items[0]}
             if self.localities:
                 entities["locality"] = self.localities[0]
-            return KNOWLEDGE_INTENTS[self.aspects[0] if self.aspects else "overview"], entities
+            return KNOWLEDGE_INTENTS[self.aspects[0] if self.aspects else (
+                "eligibility" if self.asks_whether else "overview")], entities
         if has_program_context and self.aspects and not self.services:
             # "我舅七十三 没儿没女 能申请不" right after 特困供养: the situation is why they ask about that programme.
             entities = {"locality": self.localities[0]} if self.localities else {}
@@ -189,13 +194,18 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     sounded = [m[:4] for m in heard if all(m[1] <= n[0] or m[0] >= n[1] or m[2] != n[2] for n in named)]
     targets = {"program": r.programs, "service": r.services, "service_item": r.service_items}
     names_end, names_start = 0, len(norm)
-    for _start, _end, kind, value in sorted(named) + [m for m in sounded if m[2] in targets]:
+    spans = sorted(named) + [m for m in sounded if m[2] in targets]
+    for _start, _end, kind, value in spans:
         names_end, names_start = max(names_end, _end), min(names_start, _start)
         if value not in targets[kind]:
             targets[kind].append(value)
         if kind == "program" and _held(norm, _start, _end) and value not in r.held:
             r.held.append(value)
-        if kind == "program" and _household(norm, _start, _end) and value not in r.households:
+        # "低保边缘户能不能享受医疗救助" asks as that household about the other programme; "低保边缘户是个啥
+        # 跟低保差在哪" asks about the household itself, the other programme only in a phrase of its own.
+        if kind == "program" and _household(norm, _start, _end) and value not in r.households and any(
+                k == "program" and v != value and not _broken(breaks, min(_end, e), max(_start, s))
+                for s, e, k, v in spans):
             r.households.append(value)
     # The question cues of the message, weighed once: the aspects, bookings and referrals all read them.
     cues = _cue_spans_kept(norm, lexicon, breaks)
@@ -242,6 +252,7 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)
     r.situations = _fitting(r.concepts, lexicon.situations, lexicon.broad_concepts)
+    r.asks_whether = bool(set(r.concepts) - set(lexicon.broad_concepts)) and _ends_yes_no(norm)
     if r.services and not (r.booking or r.aspects or r.programs):
         # "我妈洗澡很困难": a service named in passing, without asking to book — recommend it (with its own reason
         # and a button to book) rather than starting a booking nobody asked for.
@@ -272,6 +283,19 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     if r.referral is not None and _referral_only_context(r, norm, lexicon, asked, referral_at):
         r.referral, r.referral_asked_last = None, False
     return r
+
+
+def _ends_yes_no(norm: str) -> bool:
+    """The message ends as a yes-or-no question ("…吃得上低保不", "…能领吗"), soft particles and marks aside."""
+    end = len(norm)
+    while end > 0 and (norm[end - 1] in SOFT_ENDINGS or not norm[end - 1].isalnum()):
+        end -= 1
+    return norm[:end].endswith(YES_NO_ENDINGS)
+
+
+def _broken(breaks: frozenset, start: int, end: int) -> bool:
+    """A space or comma the resident put between ``start`` and ``end``."""
+    return any(start < b <= end for b in breaks)
 
 
 def _held(norm: str, start: int, end: int) -> bool:

@@ -187,7 +187,7 @@ def _aspect_asked(kb: KnowledgeBase, tracker: Tracker, intent: Optional[str], re
         ranked = classifier_aspect_intent(tracker, list(KNOWLEDGE_INTENTS.values()) + [INFORM], RANKED_ASPECT_FLOOR)
         if ranked and ranked != INFORM:
             aspect = kb.aspect_for_intent(ranked) or OVERVIEW
-        elif reading.asks_whether and ELIGIBILITY in kb.aspects:
+        elif reading.asks_whether and intent != kb.aspects[OVERVIEW].intent and ELIGIBILITY in kb.aspects:
             # "一个人带娃打零工 一个月两千出头 像我这种吃得上低保不": told who they are, asked yes or no.
             aspect = ELIGIBILITY
     if pending and program_named and (intent == INFORM or aspect == OVERVIEW) and not cued:
@@ -318,8 +318,13 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     answer = answers.render_answer(kb, program_id, aspect, locality_id, said=said)
     answer = _with_place_note(kb, lex, answer, reading, locality_id, locality_named)
     others = [a for a in cued if a != aspect][:2]
-    if others and aspect != OVERVIEW:
-        answer = replies.offer_more_questions(kb, lex, answer, program_id, others, locality_id)
+    # The words said one aspect and the classifier heard another: the resident may well have asked both ("困境儿童
+    # 有些啥帮助 是谁来认定的" cues only 谁…认定) — offer the one heard as the first button.
+    heard = kb.aspect_for_intent(classifier_aspect_intent(tracker, KNOWLEDGE_INTENTS.values(), RANKED_ASPECT_FLOOR)
+                                 ) if cued else None
+    maybe = [heard] if heard not in (None, OVERVIEW, aspect, *others) else []
+    if (others or maybe) and aspect != OVERVIEW:
+        answer = replies.offer_more_questions(kb, lex, answer, program_id, others, locality_id, maybe=maybe)
     send(dispatcher, answer)
     events: List[EventType] = [SlotSet("program", program_id), SlotSet("aspect", aspect)]
     if locality_named:

@@ -32,7 +32,7 @@ HELD_BEFORE = ("吃", "吃着", "领着", "拿着", "享受着", "在吃")
 HELD_AFTER = ("户",)
 HOUSEHOLD_IS = ("是", "属于", "算")
 # How a yes-or-no question ends, after the soft particles a resident adds (…低保不啊).
-YES_NO_ENDINGS = ("吗", "不", "么", "没", "没有", "否", "不了", "没得")
+YES_NO_ENDINGS = ("吗", "不", "没", "没有", "否", "不了", "没得")
 SOFT_ENDINGS = "啊呀哦咯嘞哈噻撒嘛"
 # "有退休金": a topic owned, said just before it.
 POSSESSION = "有"
@@ -252,7 +252,10 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
         r.application_no = find_application_no(text or "")
     r.concepts = concepts_in(norm, lexicon)
     r.situations = _fitting(r.concepts, lexicon.situations, lexicon.broad_concepts)
-    r.asks_whether = bool(set(r.concepts) - set(lexicon.broad_concepts)) and _ends_yes_no(norm)
+    # Who they are, told outside the programmes' names (高龄 in 高龄津贴 tells nothing).
+    told = [c for c, at in r.concepts.items() if c not in lexicon.broad_concepts
+            and not any(s <= at < e for s, e, _k, _v in spans)]
+    r.asks_whether = bool(told) and _ends_yes_no(norm)
     if r.services and not (r.booking or r.aspects or r.programs):
         # "我妈洗澡很困难": a service named in passing, without asking to book — recommend it (with its own reason
         # and a button to book) rather than starting a booking nobody asked for.

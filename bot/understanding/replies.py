@@ -78,15 +78,18 @@ def combine(kb: KnowledgeBase, lex: Lexicon, first: str, second: str) -> Optiona
 
 
 def offer_more_questions(kb: KnowledgeBase, lex: Lexicon, answer: Answer, program_id: str, aspects: Sequence[str],
-                         locality_id: Optional[str]) -> Answer:
-    """Puts the other aspects asked in the same message first among the buttons, in the order asked, and says so."""
+                         locality_id: Optional[str], maybe: Sequence[str] = ()) -> Answer:
+    """Puts the other aspects asked in the same message first among the buttons, in the order asked, and says so;
+    then the ``maybe`` asked ones (the classifier heard them, the words did not say them), without saying so."""
     specs = [kb.aspects[a] for a in aspects if a in kb.aspects]
-    if not specs:
+    guessed = [kb.aspects[a] for a in maybe if a in kb.aspects and a not in aspects]
+    if not specs and not guessed:
         return answer
     first = [{"title": spec.button, "payload": payload(spec.intent, program=program_id, locality=locality_id)}
-             for spec in specs]
+             for spec in specs + guessed]
     taken = {b["payload"] for b in first}
     buttons = first + [b for b in answer.buttons if b.get("payload") not in taken]
-    text = answer.text + "\n" + fill(lex, "second_question", aspect_label="”“".join(spec.label for spec in specs))
+    text = answer.text if not specs else answer.text + "\n" + fill(
+        lex, "second_question", aspect_label="”“".join(spec.label for spec in specs))
     return Answer(text=text, buttons=buttons[:max(len(answer.buttons), len(first)) + 1], program_id=answer.program_id,
                   aspect=answer.aspect, locality_id=answer.locality_id, verified=answer.verified)

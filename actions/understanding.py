@@ -244,9 +244,12 @@ class ActionCheckDistress(Action):
         # rightly more often than not ("真的好累 照顾瘫痪的妈三年了"); the next step names what fits anyway.
         if decision is None or decision[0] in ("distress", "emergency", "describe_situation", "inform"):
             return []
-        if decision[0].startswith("ask_") and not (reading.recognised and (reading.aspects or reading.pair)):
+        if decision[0].startswith("ask_") and not (reading.recognised and (
+                reading.aspects or reading.pair or (reading.programs and reading.asks))):
             return []
-        # A plain question, a number to look up, a booking: no words of distress, so answer what was asked.
+        # A plain question, a number to look up, a booking: no words of distress, so answer what was asked. Long
+        # questions about a programme ("这个帽子戴上能换来点啥实际好处不") often sound like distress to the
+        # classifier; the aspect it ranked highest is still used when the words name none (actions.knowledge).
         return reread(tracker, decision[0], decision[1], domain)
 
 

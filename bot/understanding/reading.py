@@ -67,6 +67,7 @@ class Reading:
     held: List[str] = field(default_factory=list)             # programmes the family already has (吃低保, 是低保户)
     households: List[str] = field(default_factory=list)       # programmes named as a kind of household (低保边缘户)
     asks_whether: bool = False                                # tells who they are and asks yes or no (…能吃上低保不)
+    asks: bool = False                                        # asks something: a question word, 吗/不 or ？
 
     @property
     def recognised(self) -> bool:
@@ -256,6 +257,8 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     told = [c for c, at in r.concepts.items() if c not in lexicon.broad_concepts
             and not any(s <= at < e for s, e, _k, _v in spans)]
     r.asks_whether = bool(told) and _ends_yes_no(norm)
+    r.asks = r.asks_whether or _ends_yes_no(norm) or "?" in norm or "？" in norm or bool(
+        first_positions(norm, lexicon.asking_words))
     if r.services and not (r.booking or r.aspects or r.programs):
         # "我妈洗澡很困难": a service named in passing, without asking to book — recommend it (with its own reason
         # and a button to book) rather than starting a booking nobody asked for.

@@ -26,6 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.knowledge as knowledge_actions
 from actions.core import ActionDefaultFallback
 from actions.knowledge import ActionAnswerKnowledge, ActionAnswerServiceList
+from actions.understanding import ActionCheckDistress
 from bot.knowledge.loader import load_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,3 +316,20 @@ async def test_an_aspect_the_classifier_heard_beside_the_one_the_words_say_is_of
     assert payloads(msg)[0].startswith("/ask_benefits")
     # Only a guess: not announced as a second question the resident asked.
     assert kb.aspects["benefits"].label not in msg["text"]
+
+
+async def test_a_programme_question_heard_as_distress_is_re_read_only_when_the_classifier_also_heard_a_question(kb):
+    text = "俺家评上低保边缘了 这个名分到底能换来点啥不"
+    # The classifier leaned to distress but also ranked a question about the programme: answered as that question.
+    conv = Conversation()
+    await conv.user(text, "distress", 0.5, ranking=[("distress", 0.5), ("ask_benefits", 0.3)], program="dibao_edge")
+    events = await ActionCheckDistress().run(CollectingDispatcher(), Tracker.from_dict(
+        conv.tracker.current_state(EventVerbosity.ALL)), DOMAIN.as_dict())
+    reread = [e for e in events if e.get("event") == "user"]
+    assert reread and reread[0]["parse_data"]["intent"]["name"].startswith("ask_")
+    assert any(e["entity"] == "program" and e["value"] == "dibao_edge" for e in reread[0]["parse_data"]["entities"])
+    # Sure it is distress, with no question about the programme in sight: left to the distress path.
+    conv = Conversation()
+    await conv.user(text, "distress", 0.95, ranking=[("distress", 0.95), ("ask_benefits", 0.02)], program="dibao_edge")
+    assert await ActionCheckDistress().run(CollectingDispatcher(), Tracker.from_dict(
+        conv.tracker.current_state(EventVerbosity.ALL)), DOMAIN.as_dict()) == []

@@ -111,11 +111,3 @@ def test_anger_that_asks_something_concrete_gets_the_answer_and_a_person(stack):
     assert "utter_distress" in names and "action_handoff" in names
     assert "临时救助｜负责部门" in reply, reply
 
-
-def test_a_long_programme_question_the_classifier_hears_as_distress_is_answered(stack):
-    # No word of distress, a programme named, a question asked: the programme is answered (here its overview, the
-    # classifier ranking no aspect high enough), not comforted and handed over.
-    [(reply, buttons)], tracker = _run(_talk(stack, "俺家算上低保边缘户了 评上这个到底图点啥实惠不"))
-    assert "低保边缘家庭" in reply and "没听明白" not in reply
-    assert "action_handoff" not in [e.get("name") for e in tracker["events"]]
-    assert "谁能申请" in buttons

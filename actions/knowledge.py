@@ -163,6 +163,12 @@ def recommend(dispatcher: CollectingDispatcher, kb: KnowledgeBase, reading: Read
 # ---------------------------------------------------------------------------------------------------------
 # Actions
 
+def heard_aspect_intent(tracker: Tracker) -> Optional[str]:
+    """The knowledge question the classifier ranked highest for the latest message, if it gave it at least
+    RANKED_ASPECT_FLOOR (also after the message was re-read as another intent)."""
+    return classifier_aspect_intent(tracker, KNOWLEDGE_INTENTS.values(), RANKED_ASPECT_FLOOR)
+
+
 def _clear_pending(tracker: Tracker) -> List[EventType]:
     return [SlotSet("pending_aspect", None)] if tracker.get_slot("pending_aspect") else []
 
@@ -320,8 +326,7 @@ def answer_message(dispatcher: CollectingDispatcher, tracker: Tracker, kb: Knowl
     others = [a for a in cued if a != aspect][:2]
     # The words said one aspect and the classifier heard another: the resident may well have asked both ("困境儿童
     # 有些啥帮助 是谁来认定的" cues only 谁…认定) — offer the one heard as the first button.
-    heard = kb.aspect_for_intent(classifier_aspect_intent(tracker, KNOWLEDGE_INTENTS.values(), RANKED_ASPECT_FLOOR)
-                                 ) if cued else None
+    heard = kb.aspect_for_intent(heard_aspect_intent(tracker)) if cued else None
     maybe = [heard] if heard not in (None, OVERVIEW, aspect, *others) else []
     if (others or maybe) and aspect != OVERVIEW:
         answer = replies.offer_more_questions(kb, lex, answer, program_id, others, locality_id, maybe=maybe)

@@ -16,10 +16,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import (RANKED_ASPECT_FLOOR, REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, recommend,
-                               send)
+from actions.knowledge import (REREAD_FROM_KNOWLEDGE, answer_message, current_knowledge, heard_aspect_intent,
+                               recommend, send)
 from actions.rereading import already_reread, choice_named_in_part, reread, typed_choice
-from actions.latest import classifier_aspect_intent, latest_intent
+from actions.latest import latest_intent
 from bot.knowledge.loader import KnowledgeBase
 from bot.understanding import replies
 from bot.understanding.context import reading_of, warm_up
@@ -246,8 +246,8 @@ class ActionCheckDistress(Action):
         if decision is None or decision[0] in ("distress", "emergency", "describe_situation", "inform"):
             return []
         if decision[0].startswith("ask_") and not (reading.recognised and (
-                reading.aspects or reading.pair or (reading.programs and reading.asks and classifier_aspect_intent(
-                    tracker, KNOWLEDGE_INTENTS.values(), RANKED_ASPECT_FLOOR)))):
+                reading.aspects or reading.pair
+                or (reading.programs and reading.asks and heard_aspect_intent(tracker)))):
             return []
         # A plain question, a number to look up, a booking: no words of distress, so answer what was asked. Long
         # questions about a programme ("这个帽子戴上能换来点啥实际好处不") often sound like distress to the

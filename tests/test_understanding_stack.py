@@ -110,4 +110,3 @@ def test_anger_that_asks_something_concrete_gets_the_answer_and_a_person(stack):
     names = [e.get("name") for e in tracker["events"] if e.get("event") == "action"]
     assert "utter_distress" in names and "action_handoff" in names
     assert "临时救助｜负责部门" in reply, reply
-

@@ -404,7 +404,8 @@ def find_cue(text: str, cue: str) -> Tuple[int, int]:
         pos = text.find(cue)
         # An age ("十岁", "八岁") is not the end of a longer one: "八十岁" is no child. (Only ages: in "七十九 一个人住"
         # the resident's space is gone from the normalised text, and 一个人 still follows a number.)
-        while pos > 0 and cue[:-1] and cue.endswith("岁") and set(cue[:-1]) <= NUMERALS and text[pos - 1] in NUMERALS:
+        while (pos > 0 and cue.endswith("岁") and text[pos - 1] in NUMERALS and len(cue) > 1
+               and set(cue[:-1]) <= NUMERALS):
             pos = text.find(cue, pos + 1)
         return (pos, pos + len(cue)) if pos >= 0 else (-1, -1)
     if any(part not in text for part in _parts(cue)):

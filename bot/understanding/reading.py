@@ -256,9 +256,9 @@ def read(text: str, lexicon: Lexicon, phrases: Sequence[Phrase], entities: Itera
     # Who they are, told outside the programmes' names (高龄 in 高龄津贴 tells nothing).
     told = [c for c, at in r.concepts.items() if c not in lexicon.broad_concepts
             and not any(s <= at < e for s, e, _k, _v in spans)]
-    r.asks_whether = bool(told) and _ends_yes_no(norm)
-    r.asks = r.asks_whether or _ends_yes_no(norm) or "?" in norm or "？" in norm or bool(
-        first_positions(norm, lexicon.asking_words))
+    yes_no = _ends_yes_no(norm)
+    r.asks_whether = bool(told) and yes_no
+    r.asks = yes_no or "?" in norm or bool(first_positions(norm, lexicon.asking_words))  # "？" is "?" once normalised
     if r.services and not (r.booking or r.aspects or r.programs):
         # "我妈洗澡很困难": a service named in passing, without asking to book — recommend it (with its own reason
         # and a button to book) rather than starting a booking nobody asked for.
@@ -363,7 +363,7 @@ def _cue_spans_kept(text: str, lexicon: Lexicon, breaks: frozenset = frozenset()
         if clash is None:
             kept.append(span)
             continue
-        crosses = [any(k in breaks for k in range(x[0] + 1, x[1])) for x in (span, clash)]
+        crosses = [_broken(breaks, x[0], x[1] - 1) for x in (span, clash)]
         if crosses[0] != crosses[1] and GAP not in span[3] and GAP not in clash[3]:
             # Of two clashing cues, the one that stays within what the resident wrote as one phrase.
             if crosses[1]:
